@@ -1,0 +1,23 @@
+"""promptkit: manage, rank, ensemble and publish visual prompts for frozen Vision Transformers.
+
+The package root stays light (no torch import) so that `promptkit --help` starts fast; the
+public API below is imported on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from promptkit._version import __version__
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'promptkit' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""promptkit.registry: the versioned, verifiable store of prompt assets."""

@@ -1,0 +1,167 @@
+"""The manifest: validated metadata of one stored prompt version.
+
+A manifest is stored twice: as ``manifest.json`` next to the tensors (the registry's record,
+where mutable tags are updated) and inside the ``.safetensors`` header's ``__metadata__`` under
+:data:`METADATA_KEY` as a JSON string, so that a lone file describes itself.
+
+:class:`AssetSpec` is what a caller provides; :class:`Manifest` adds what the registry assigns
+(name, version, digest, time, promptkit version).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+
+from promptkit.errors import InvalidAssetError
+from promptkit.identity import BackboneIdentity, PromptGeometry
+
+from .refs import validate_name, validate_tag
+
+__all__ = [
+    "METADATA_KEY",
+    "SCHEMA_VERSION",
+    "AssetSpec",
+    "DatasetInfo",
+    "HeadInfo",
+    "Lineage",
+    "LineageSource",
+    "Manifest",
+    "Origin",
+    "parse_manifest",
+]
+
+SCHEMA_VERSION = 1
+METADATA_KEY = "promptkit.manifest"  # key of the manifest JSON in the safetensors __metadata__
+_HEX64 = r"^[0-9a-f]{64}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class DatasetInfo(_Model):
+    """The data a prompt was tuned on (task name plus a fingerprint of files, labels, split, transform)."""
+
+    name: str = Field(min_length=1, max_length=512)  # catalog name or folder path
+    fingerprint: str = Field(pattern=_HEX64)
+    num_classes: int | None = Field(default=None, ge=2)
+    sizes: dict[str, int] = Field(default_factory=dict)  # split -> number of images
+
+
+class HeadInfo(_Model):
+    """The linear head stored with a prompt: ``head.weight`` (C, d) and ``head.bias`` (C,) on pooled features."""
+
+    num_classes: int = Field(ge=2)
+    in_features: int = Field(ge=1)
+    task: str | None = None  # the dataset the head's classes belong to
+
+
+class LineageSource(_Model):
+    """One source of a composed prompt."""
+
+    ref: str  # exact reference used, e.g. "zoo/textures:1"
+    sha256: str = Field(pattern=_HEX64)  # content digest of that version
+    weight: float | None = None  # ensemble weight alpha_i
+    hub_repo: str | None = None  # where the source can be fetched, when known
+    task: str | None = None
+
+
+class Lineage(_Model):
+    """How a prompt was derived from other prompts (ensembles, `from:` inits)."""
+
+    method: str = Field(min_length=1)
+    sources: list[LineageSource] = Field(default_factory=list)
+    params: dict[str, JsonValue] = Field(default_factory=dict)  # alpha, lambda, scores, seed, ...
+
+
+class Origin(_Model):
+    """Where a pulled prompt came from."""
+
+    repo_id: str
+    commit_sha: str
+    revision: str | None = None
+    endpoint: str | None = None
+    pulled_at: datetime
+
+
+class AssetSpec(_Model):
+    """Everything about a prompt that its producer knows; the registry adds identity fields."""
+
+    backbone: BackboneIdentity
+    geometry: PromptGeometry
+    init: str = "unknown"  # "random", "kmeans", "from:<ref>", "hgprompt", ...
+    task: str | None = None  # source task the prompt was tuned for
+    dataset: DatasetInfo | None = None
+    head: HeadInfo | None = None
+    training: dict[str, JsonValue] = Field(default_factory=dict)  # full training config
+    seed: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)  # e.g. {"test_acc": 0.71}
+    lineage: Lineage | None = None
+    origin: Origin | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str = Field(default="", max_length=10_000)
+    license: str | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key, value in tags.items():
+            validate_tag(key, value)
+        return tags
+
+
+class Manifest(AssetSpec):
+    """A stored version's full metadata."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=_HEX64)  # content digest of the tensors (names, dtypes, shapes, bytes)
+    created_at: datetime
+    promptkit_version: str
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        return validate_name(name)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def spec(self) -> AssetSpec:
+        """The producer-supplied part, e.g. to store the same content under another name."""
+        return AssetSpec(**{k: getattr(self, k) for k in AssetSpec.model_fields})
+
+
+def parse_manifest(data: Any, *, source: str) -> Manifest:
+    """Validate a manifest from JSON text or a dict; raise :class:`InvalidAssetError` naming the fields."""
+    try:
+        if isinstance(data, (str, bytes)):
+            return Manifest.model_validate_json(data)
+        return Manifest.model_validate(data)
+    except ValidationError as err:
+        if _newer_schema(data):
+            raise InvalidAssetError(
+                "manifest was written by a newer promptkit (schema_version > "
+                f"{SCHEMA_VERSION})", source=source, hint="upgrade promptkit: pip install -U promptkit",
+            ) from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()[:5]
+        )
+        raise InvalidAssetError(f"manifest fails the schema ({problems})", source=source) from None
+
+
+def _newer_schema(data: Any) -> bool:
+    import json
+
+    try:
+        obj = json.loads(data) if isinstance(data, (str, bytes)) else data
+        return isinstance(obj, dict) and isinstance(obj.get("schema_version"), int) and (
+            obj["schema_version"] > SCHEMA_VERSION
+        )
+    except ValueError:
+        return False
