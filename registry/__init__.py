@@ -1,1 +1,32 @@
-"""promptkit.registry: the versioned, verifiable store of prompt assets."""
+"""promptkit.registry: the versioned, verifiable store of prompt assets.
+
+>>> from promptkit.registry import Registry
+>>> reg = Registry()                       # $PROMPTKIT_REGISTRY or $PROMPTKIT_HOME/registry
+>>> asset = reg.load("zoo/textures")       # verified against its recorded digests
+"""
+
+from .files import content_digest, read_prompt_file
+from .manifest import AssetSpec, DatasetInfo, HeadInfo, Lineage, LineageSource, Manifest, Origin, parse_manifest
+from .refs import Reference, parse_reference, validate_name
+from .store import Asset, Entry, Registry, VerifyIssue, VerifyReport
+
+__all__ = [
+    "Asset",
+    "AssetSpec",
+    "DatasetInfo",
+    "Entry",
+    "HeadInfo",
+    "Lineage",
+    "LineageSource",
+    "Manifest",
+    "Origin",
+    "Reference",
+    "Registry",
+    "VerifyIssue",
+    "VerifyReport",
+    "content_digest",
+    "parse_manifest",
+    "parse_reference",
+    "read_prompt_file",
+    "validate_name",
+]

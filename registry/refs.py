@@ -61,7 +61,9 @@ def validate_name(name: str) -> str:
         raise InvalidNameError(name, "more than one '/' (only one namespace is allowed: 'org/name')")
     for part in parts:
         if not _SEGMENT.match(part):
-            raise InvalidNameError(name, f"part {part!r} must start with a letter or digit and hold only [A-Za-z0-9._-]")
+            raise InvalidNameError(
+                name, f"part {part!r} must start with a letter or digit and hold only [A-Za-z0-9._-]"
+            )
     return name
 
 

@@ -1,0 +1,242 @@
+"""Registry commands: add, list/ls, show, tag, alias, rm, verify, export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from promptkit.errors import EXIT_INTEGRITY, UsageError
+
+from ._errors import handle_errors
+from ._options import JsonOpt, QuietOpt, RegistryOpt, YesOpt, open_registry
+from ._output import err_console, out_console, print_json, progress
+
+__all__ = ["register"]
+
+
+def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} {pair!r} is not key=value", hint=f"write it as key=value, e.g. {what} task=dtd")
+        out[key] = value
+    return out
+
+
+def _entry_json(entry) -> dict:
+    data = json.loads(entry.manifest.model_dump_json())
+    data["ref"] = entry.manifest.ref
+    data["aliases"] = list(entry.aliases)
+    data["builtin"] = entry.builtin
+    return data
+
+
+@handle_errors
+def add(
+    path: Annotated[Path, typer.Argument(help="A .safetensors prompt file, a VPT checkpoint, or an exported folder.")],
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name to store under [default: the file's].")] = None,
+    backbone: Annotated[str | None, typer.Option(help="timm name of the backbone (bare files only).")] = None,
+    weights_sha256: Annotated[str | None, typer.Option(help="Backbone weights digest (bare files).")] = None,
+    like: Annotated[str | None, typer.Option(help="Copy the backbone identity from this asset (bare files).")] = None,
+    mode: Annotated[str | None, typer.Option(help="shallow or deep [default: from the tensor's layers].")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value, repeatable.")] = None,
+    description: Annotated[str, typer.Option(help="Free text for the manifest.")] = "",
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Store a prompt as the next version of NAME (validated; nothing is written on error)."""
+    from promptkit.registry.ops import add_path
+
+    reg = open_registry(registry)
+    manifest = add_path(
+        reg, path, name=name, backbone=backbone, weights_sha256=weights_sha256, like=like, mode=mode,
+        tags=_kv(tag, "--tag"), description=description,
+    )
+    if json_out:
+        print_json(json.loads(manifest.model_dump_json()) | {"ref": manifest.ref})
+    else:
+        out_console().print(f"added [bold]{manifest.ref}[/]  sha256:{manifest.sha256[:12]}")
+
+
+@handle_errors
+def list_(
+    name: Annotated[str | None, typer.Option("--name", help="A name or a namespace ('org/').")] = None,
+    backbone: Annotated[str | None, typer.Option(help="Only prompts for this backbone (timm name).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="key=value; all must match.")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Only the latest version of each name.")] = False,
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """List stored prompt versions (built-in ones included)."""
+    reg = open_registry(registry)
+    entries = reg.list(name=name, backbone=backbone, tags=_kv(tag, "--tag"), all_versions=not latest)
+    if json_out:
+        print_json([_entry_json(e) for e in entries])
+        return
+    if quiet:
+        for e in entries:
+            out_console().print(e.manifest.ref, highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"registry {reg.root}", title_justify="left")
+    for col in ("ref", "aliases", "task", "backbone", "geometry", "metrics", "sha256", "created"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        m = e.manifest
+        metrics = " ".join(f"{k}={v:.3f}" for k, v in list(m.metrics.items())[:2])
+        table.add_row(
+            m.ref + (" [dim](built-in)[/]" if e.builtin else ""), ",".join(e.aliases), m.task or "",
+            m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    out_console().print(table)
+    if not entries:
+        err_console().print("no prompts match; add one with `promptkit add FILE --name NAME`")
+
+
+@handle_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="name, name:3, name@alias or name@sha256:<prefix>.")],
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one version's manifest."""
+    reg = open_registry(registry)
+    m = reg.resolve(ref)
+    if json_out:
+        data = json.loads(m.model_dump_json()) | {"ref": m.ref, "path": str(reg.path_of(m.ref))}
+        print_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(show_header=False, title=m.ref, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("sha256", m.sha256)
+    table.add_row("backbone", m.backbone.short())
+    table.add_row("geometry", m.geometry.short())
+    table.add_row("init", m.init)
+    for key in ("task", "seed", "license", "description"):
+        if getattr(m, key) not in (None, ""):
+            table.add_row(key, str(getattr(m, key)))
+    if m.dataset:
+        table.add_row("dataset", f"{m.dataset.name} (fingerprint {m.dataset.fingerprint[:12]})")
+    if m.head:
+        table.add_row("head", f"{m.head.num_classes} classes on {m.head.in_features} features")
+    for k, v in m.metrics.items():
+        table.add_row(f"metric {k}", f"{v:.4f}")
+    if m.tags:
+        table.add_row("tags", " ".join(f"{k}={v}" for k, v in m.tags.items()))
+    if m.lineage:
+        srcs = ", ".join(f"{s.ref} ({s.weight:.3f})" if s.weight is not None else s.ref for s in m.lineage.sources)
+        table.add_row("lineage", f"{m.lineage.method}: {srcs}")
+    if m.origin:
+        table.add_row("origin", f"{m.origin.repo_id}@{m.origin.commit_sha[:12]}")
+    table.add_row("created", m.created_at.isoformat())
+    table.add_row("file", str(reg.path_of(m.ref)))
+    out_console().print(table)
+
+
+@handle_errors
+def tag(
+    ref: Annotated[str, typer.Argument(help="The version to tag.")],
+    tags: Annotated[list[str] | None, typer.Argument(help="key=value pairs to set.")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag keys to remove.")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Set or remove key=value tags on a version."""
+    m = open_registry(registry).tag(ref, _kv(tags, "tag"), remove or [])
+    out_console().print(f"{m.ref}: " + (" ".join(f"{k}={v}" for k, v in m.tags.items()) or "no tags"))
+
+
+@handle_errors
+def alias(
+    ref: Annotated[str, typer.Argument(help="The version the alias should point to (or the name, with --delete).")],
+    name: Annotated[str, typer.Argument(help="Alias name, e.g. prod.")],
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
+    registry: RegistryOpt = None,
+) -> None:
+    """Point an alias (name@ALIAS) at a version, or remove it."""
+    reg = open_registry(registry)
+    if delete:
+        from promptkit.registry.refs import parse_reference
+
+        asset_name = parse_reference(ref).name
+        reg.remove_alias(asset_name, name)
+        out_console().print(f"removed alias {asset_name}@{name}")
+        return
+    m = reg.set_alias(ref, name)
+    out_console().print(f"{m.name}@{name} -> {m.ref}")
+
+
+@handle_errors
+def rm(
+    ref: Annotated[str, typer.Argument(help="name:3 (one version) or name (every version).")],
+    yes: YesOpt = False,
+    registry: RegistryOpt = None,
+) -> None:
+    """Remove a version, or a whole name. Version numbers are never reused."""
+    reg = open_registry(registry)
+    whole = ":" not in ref and "@" not in ref
+    what = f"every version of {ref}" if whole else reg.resolve(ref).ref
+    if whole:
+        reg.resolve(ref)  # not found -> error before asking
+    if not yes:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to remove {what} without confirmation", hint="add --yes")
+        if not typer.confirm(f"remove {what}?", err=True):
+            raise typer.Exit(1)
+    removed = reg.remove(ref)
+    out_console().print("removed " + ", ".join(removed))
+
+
+@handle_errors
+def verify(
+    ref: Annotated[str | None, typer.Argument(help="One version to check [default: everything].")] = None,
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-hash every stored file; exit 4 if anything does not match its record."""
+    reg = open_registry(registry)
+    with progress("verifying", enabled=not json_out) as cb:
+        report = reg.verify(ref, progress=cb)
+    if json_out:
+        print_json({"ok": report.ok, "checked": report.checked,
+                    "issues": [{"ref": i.ref, "problem": i.problem} for i in report.issues]})
+    else:
+        for issue in report.issues:
+            err_console().print(f"[red]FAIL[/] {issue.ref}: {issue.problem}", highlight=False)
+        status = "ok" if report.ok else f"{len(report.issues)} problem(s)"
+        out_console().print(f"verified {report.checked} version(s): {status}")
+    if not report.ok:
+        raise typer.Exit(EXIT_INTEGRITY)
+
+
+@handle_errors
+def export(
+    ref: Annotated[str, typer.Argument(help="The version to export.")],
+    out: Annotated[Path, typer.Argument(help="Folder to write (prompt.safetensors + manifest.json).")],
+    registry: RegistryOpt = None,
+) -> None:
+    """Write a version to a folder that `promptkit add FOLDER` imports again."""
+    path = open_registry(registry).export(ref, out)
+    out_console().print(f"exported {ref} to {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("add")(add)
+    app.command("list")(list_)
+    app.command("ls", hidden=True)(list_)
+    app.command("show")(show)
+    app.command("tag")(tag)
+    app.command("alias")(alias)
+    app.command("rm")(rm)
+    app.command("verify")(verify)
+    app.command("export")(export)

@@ -1,0 +1,200 @@
+"""The prompt file format: safetensors with the manifest embedded, validated without unpickling.
+
+A prompt file holds the tensors ``prompt`` (L, m, d) and optionally ``head.weight`` (C, d) and
+``head.bias`` (C,), and a ``__metadata__`` entry ``promptkit.manifest`` with the manifest JSON.
+Everything read from disk is checked here before it is trusted: header size and structure,
+tensor names, dtypes, shapes against the manifest, finiteness, and the content digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from promptkit.errors import InvalidAssetError
+
+from .manifest import METADATA_KEY, AssetSpec, Manifest, parse_manifest
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ALLOWED_DTYPES",
+    "HEAD_BIAS",
+    "HEAD_WEIGHT",
+    "PROMPT",
+    "content_digest",
+    "file_sha256",
+    "read_header",
+    "read_prompt_file",
+    "serialize",
+    "validate_tensors",
+]
+
+PROMPT = "prompt"
+HEAD_WEIGHT = "head.weight"
+HEAD_BIAS = "head.bias"
+_KNOWN = (PROMPT, HEAD_WEIGHT, HEAD_BIAS)
+ALLOWED_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype codes of floating prompts
+_MAX_HEADER = 16 * 1024 * 1024  # a prompt's header is a few KB; refuse absurd sizes before reading them
+
+
+def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order.
+
+    Independent of the file's metadata, so the same prompt stored under another name, version
+    or embedded manifest has the same digest (``name@sha256:...`` and duplicate detection).
+    """
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{tuple(t.shape)}\0".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def validate_tensors(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, source: str) -> None:
+    """Check tensor names, dtypes, shapes (against ``spec``) and finiteness.
+
+    Raises:
+        InvalidAssetError: naming the tensor and what is wrong with it.
+    """
+    import torch
+
+    if "__metadata__" in tensors:
+        raise InvalidAssetError("a tensor may not be named '__metadata__' (reserved by safetensors)", source=source)
+    unknown = sorted(set(tensors) - set(_KNOWN))
+    if unknown:
+        raise InvalidAssetError(
+            f"unexpected tensors {unknown}; a prompt file holds only {list(_KNOWN)}", source=source
+        )
+    if PROMPT not in tensors:
+        raise InvalidAssetError("no 'prompt' tensor", source=source)
+    allowed = (torch.float32, torch.float16, torch.bfloat16)
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise InvalidAssetError(f"{name!r} is a {type(t).__name__}, not a tensor", source=source)
+        if t.dtype not in allowed:
+            raise InvalidAssetError(
+                f"{name!r} has dtype {t.dtype}; allowed: float32, float16, bfloat16", source=source,
+                hint="convert with tensor.float()",
+            )
+        if not torch.isfinite(t).all():
+            raise InvalidAssetError(f"{name!r} holds non-finite values (nan or inf)", source=source)
+    shape = tuple(tensors[PROMPT].shape)
+    if shape != spec.geometry.shape:
+        raise InvalidAssetError(
+            f"'prompt' has shape {shape} but the manifest's geometry says {spec.geometry.shape} "
+            f"({spec.geometry.short()})", source=source,
+        )
+    has_head = HEAD_WEIGHT in tensors or HEAD_BIAS in tensors
+    if has_head != (spec.head is not None):
+        raise InvalidAssetError(
+            "head tensors and the manifest's 'head' entry must both be present or both absent", source=source
+        )
+    if spec.head is not None:
+        want = {HEAD_WEIGHT: (spec.head.num_classes, spec.head.in_features), HEAD_BIAS: (spec.head.num_classes,)}
+        for name, expected in want.items():
+            got = tuple(tensors[name].shape) if name in tensors else None
+            if got != expected:
+                raise InvalidAssetError(
+                    f"{name!r} has shape {got}, the manifest's head says {expected}", source=source
+                )
+        if spec.head.in_features != spec.geometry.width:
+            raise InvalidAssetError(
+                f"head in_features {spec.head.in_features} differs from the prompt width {spec.geometry.width}",
+                source=source,
+            )
+
+
+def serialize(tensors: Mapping[str, torch.Tensor], manifest: Manifest) -> bytes:
+    """The bytes of a prompt file: tensors plus the manifest JSON in ``__metadata__``."""
+    from safetensors.torch import save
+
+    clean = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    return save(clean, metadata={METADATA_KEY: manifest.model_dump_json()})
+
+
+def read_header(data: bytes, *, source: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """Parse and check a safetensors header; return (tensor entries, metadata).
+
+    Only JSON is parsed; nothing is unpickled. Catches a truncated file, an oversized or
+    malformed header, offsets outside the file and a tensor named ``__metadata__``.
+    """
+    if len(data) < 8:
+        raise InvalidAssetError("not a safetensors file (shorter than its 8-byte header length)", source=source)
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER or 8 + n > len(data):
+        raise InvalidAssetError(
+            "not a safetensors file (header length out of range; is it a pickle/.pth file?)", source=source,
+            hint="convert checkpoints with `promptkit add CHECKPOINT.pth --backbone ...`",
+        )
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidAssetError("broken safetensors header (not valid JSON)", source=source) from None
+    if not isinstance(header, dict):
+        raise InvalidAssetError("broken safetensors header (not a JSON object)", source=source)
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise InvalidAssetError("'__metadata__' must map strings to strings (is a tensor named so?)", source=source)
+    body = len(data) - 8 - n
+    for name, entry in header.items():
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+            raise InvalidAssetError(f"broken header entry for tensor {name!r}", source=source)
+        begin, end = entry["data_offsets"]
+        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= body):
+            raise InvalidAssetError(f"tensor {name!r} points outside the file (truncated?)", source=source)
+        if entry["dtype"] not in ALLOWED_DTYPES:
+            raise InvalidAssetError(
+                f"{name!r} has dtype {entry['dtype']}; allowed: float32, float16, bfloat16", source=source
+            )
+    return header, metadata
+
+
+def read_prompt_file(path: Path, *, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], Manifest]:
+    """Read and fully validate a prompt file that embeds a manifest.
+
+    Returns:
+        The tensors and the embedded manifest, after checking that the tensors agree with it
+        (names, dtypes, shapes, finiteness) and that their content digest is the manifest's.
+    """
+    from safetensors.torch import load
+
+    source = str(path)
+    if data is None:
+        data = Path(path).read_bytes()
+    _, metadata = read_header(data, source=source)
+    if METADATA_KEY not in metadata:
+        raise InvalidAssetError(
+            "the file carries no promptkit manifest", source=source,
+            hint="add a bare prompt with `promptkit add FILE --backbone NAME --weights-sha256 HEX`",
+        )
+    manifest = parse_manifest(metadata[METADATA_KEY], source=source)
+    try:
+        tensors = load(data)
+    except Exception as err:  # safetensors raises its own error types for malformed files
+        raise InvalidAssetError(f"unreadable safetensors data ({err})", source=source) from None
+    validate_tensors(tensors, manifest, source=source)
+    digest = content_digest(tensors)
+    if digest != manifest.sha256:
+        raise InvalidAssetError(
+            f"tensor content digest {digest[:12]}... differs from the manifest's sha256 {manifest.sha256[:12]}...",
+            source=source,
+        )
+    return tensors, manifest

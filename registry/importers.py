@@ -1,0 +1,110 @@
+"""Read prompts that were not made by promptkit: bare safetensors files and VPT-style checkpoints.
+
+Checkpoints are read with ``torch.load(weights_only=True)``, whose unpickler only rebuilds
+tensors and plain containers, so a malicious checkpoint cannot run code. Key names follow the
+official VPT code (KMnP/vpt): ``...prompt_embeddings`` (1, m, d), ``...deep_prompt_embeddings``
+(L-1, m, d) and ``head.last_layer.{weight,bias}``; promptkit's own names (``prompt``,
+``head.weight``, ``head.bias``) are accepted too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptkit.errors import InvalidAssetError
+
+from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, read_header
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["read_bare_prompt"]
+
+_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+
+
+def read_bare_prompt(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors ``prompt`` (L, m, d) and, when present, ``head.weight``/``head.bias`` from a file.
+
+    Raises:
+        InvalidAssetError: the file holds no prompt, or is not a safetensors/checkpoint file.
+    """
+    path = Path(path)
+    source = str(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load
+
+        data = path.read_bytes()
+        read_header(data, source=source)
+        state: dict[str, Any] = dict(load(data))
+    elif path.suffix in _CHECKPOINT_SUFFIXES:
+        import pickle
+
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            raise InvalidAssetError(
+                f"refused to load: the checkpoint holds objects other than tensors ({str(err).splitlines()[0]})",
+                source=source,
+                hint="save the prompt tensors alone (torch.save({'prompt_embeddings': t}, path)) or as safetensors",
+            ) from None
+        except Exception as err:
+            raise InvalidAssetError(f"unreadable checkpoint ({err})", source=source) from None
+    else:
+        raise InvalidAssetError(
+            f"unsupported file type {path.suffix!r}", source=source,
+            hint="give a .safetensors file, a VPT checkpoint (.pth/.pt/.bin) or a folder made by `promptkit export`",
+        )
+    return _extract(_unwrap(state), source=source)
+
+
+def _unwrap(state: Any) -> dict[str, Any]:
+    # Checkpoints often nest the weights: {"model": {...}} or {"state_dict": {...}}.
+    while isinstance(state, dict) and not any(_is_tensor(v) for v in state.values()):
+        nested = [v for k, v in state.items() if k in ("model", "state_dict", "module") and isinstance(v, dict)]
+        if not nested:
+            break
+        state = nested[0]
+    return state if isinstance(state, dict) else {}
+
+
+def _is_tensor(x: Any) -> bool:
+    import torch
+
+    return isinstance(x, torch.Tensor)
+
+
+def _extract(state: dict[str, Any], *, source: str) -> dict[str, torch.Tensor]:
+    import torch
+
+    def find(*suffixes: str) -> torch.Tensor | None:
+        for key, value in state.items():
+            if _is_tensor(value) and any(key == s or key.endswith("." + s) for s in suffixes):
+                return value
+        return None
+
+    prompt = find(PROMPT)
+    if prompt is None:
+        shallow = next((v for k, v in state.items() if k.endswith("prompt_embeddings")
+                        and not k.endswith("deep_prompt_embeddings") and _is_tensor(v)), None)
+        deep = find("deep_prompt_embeddings")
+        if shallow is None:
+            raise InvalidAssetError(
+                "no prompt tensor found (looked for 'prompt' and VPT's '*prompt_embeddings')", source=source,
+            )
+        if shallow.dim() == 2:
+            shallow = shallow.unsqueeze(0)
+        prompt = shallow if deep is None else torch.cat([shallow, deep], dim=0)  # (L, m, d)
+    if prompt.dim() == 2:
+        prompt = prompt.unsqueeze(0)
+    if prompt.dim() != 3:
+        raise InvalidAssetError(f"prompt has shape {tuple(prompt.shape)}; expected (m, d) or (L, m, d)", source=source)
+    out = {PROMPT: prompt.contiguous()}
+    weight = find(HEAD_WEIGHT, "head.last_layer.weight")
+    bias = find(HEAD_BIAS, "head.last_layer.bias")
+    if weight is not None and bias is not None:
+        out[HEAD_WEIGHT], out[HEAD_BIAS] = weight.contiguous(), bias.contiguous()
+    return out

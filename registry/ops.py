@@ -1,0 +1,93 @@
+"""Registry operations that combine steps: add whatever the user points at."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from promptkit.errors import InvalidAssetError, UsageError
+from promptkit.identity import BackboneIdentity, PromptGeometry
+
+from .files import HEAD_WEIGHT, PROMPT, read_header
+from .importers import read_bare_prompt
+from .manifest import METADATA_KEY, AssetSpec, HeadInfo, Manifest
+from .store import FILE_NAME, Registry
+
+__all__ = ["add_path"]
+
+
+def add_path(
+    reg: Registry,
+    path: Path,
+    *,
+    name: str | None = None,
+    backbone: str | None = None,
+    weights_sha256: str | None = None,
+    like: str | None = None,
+    mode: str | None = None,
+    tags: dict[str, str] | None = None,
+    description: str = "",
+) -> Manifest:
+    """Add a folder made by ``export``, a promptkit file (stored verbatim), or a bare prompt/checkpoint.
+
+    Bare prompts carry no backbone identity: give ``backbone`` and ``weights_sha256``, or
+    ``like`` (an asset whose identity to copy).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    if path.is_dir():
+        return _add_folder(reg, path, name=name, tags=tags)
+    if path.suffix == ".safetensors":
+        _, metadata = read_header(path.read_bytes(), source=str(path))
+        if METADATA_KEY in metadata:
+            return reg.import_file(path, name=name, tags=_merged(None, tags))
+    tensors = read_bare_prompt(path)
+    if name is None:
+        raise UsageError(f"{path} carries no manifest, so it needs a name", hint="add --name NAME")
+    identity = _identity(reg, backbone=backbone, weights_sha256=weights_sha256, like=like)
+    layers, length, width = tensors[PROMPT].shape
+    geometry = PromptGeometry(mode=mode or ("deep" if layers > 1 else "shallow"), length=length, width=width,
+                              layers=layers)
+    head = None
+    if HEAD_WEIGHT in tensors:
+        head = HeadInfo(num_classes=tensors[HEAD_WEIGHT].shape[0], in_features=tensors[HEAD_WEIGHT].shape[1])
+    spec = AssetSpec(backbone=identity, geometry=geometry, init="imported", head=head, tags=tags or {},
+                     description=description, training={"imported_from": path.name})
+    return reg.add(name, {k: v.float() if v.dtype.is_floating_point else v for k, v in tensors.items()}, spec)
+
+
+def _add_folder(reg: Registry, folder: Path, *, name: str | None, tags: dict[str, str] | None) -> Manifest:
+    file = folder / FILE_NAME
+    if not file.is_file():
+        raise UsageError(f"{folder} holds no {FILE_NAME}", hint="give a folder written by `promptkit export`")
+    exported_tags = None
+    record = folder / "manifest.json"
+    if record.is_file():
+        try:
+            exported_tags = json.loads(record.read_text()).get("tags")
+        except ValueError:
+            raise InvalidAssetError("manifest.json is not valid JSON", source=str(record)) from None
+    return reg.import_file(file, name=name, tags=_merged(exported_tags, tags))
+
+
+def _merged(base: dict[str, str] | None, extra: dict[str, str] | None) -> dict[str, str] | None:
+    if base is None and not extra:
+        return None
+    return {**(base or {}), **(extra or {})}
+
+
+def _identity(
+    reg: Registry, *, backbone: str | None, weights_sha256: str | None, like: str | None
+) -> BackboneIdentity:
+    if like:
+        return reg.resolve(like).backbone
+    if not backbone or not weights_sha256:
+        raise UsageError(
+            "a bare prompt needs its backbone identity",
+            hint="add --backbone TIMM_NAME --weights-sha256 HEX, or --like REF to copy it from a stored prompt",
+        )
+    try:
+        return BackboneIdentity(timm_name=backbone, weights_sha256=weights_sha256.lower())
+    except ValueError:
+        raise UsageError(f"--weights-sha256 {weights_sha256!r} is not 64 hexadecimal characters") from None

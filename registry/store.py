@@ -1,0 +1,538 @@
+"""The registry: a folder of immutable, numbered prompt versions with aliases, tags and digests.
+
+On disk (one folder per name; ``_`` holds names without a namespace)::
+
+    <root>/promptkit-registry.json          format marker
+    <root>/.lock                            writer lock (filelock; released if a writer dies)
+    <root>/.staging/<uuid>/                 versions being written (garbage if a writer died)
+    <root>/assets/<namespace or _>/<name>/
+        aliases.json                        {"prod": 3}; ``latest`` is always the highest version
+        next_version                        high-water mark: numbers are never reused
+        versions/<n>/prompt.safetensors     tensors + embedded manifest
+        versions/<n>/record.json            {"manifest", "file_sha256", "file_size"}: written last
+
+A version is written completely into ``.staging`` (file, fsync, record, fsync) and becomes
+visible by one ``rename`` of its folder, so a writer killed at any moment leaves either a full
+version or nothing visible. Writers hold a file lock; readers take none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from promptkit._version import __version__
+from promptkit.errors import (
+    AssetNotFoundError,
+    DigestMismatchError,
+    IntegrityError,
+    InvalidAssetError,
+    LockTimeoutError,
+    ReadOnlyError,
+    UsageError,
+)
+
+from . import _fs
+from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, content_digest, file_sha256, read_prompt_file, serialize
+from .files import validate_tensors as _validate_tensors
+from .location import builtin_root, resolve_root
+from .manifest import AssetSpec, Manifest, Origin, parse_manifest
+from .refs import LATEST, Reference, parse_reference, validate_alias, validate_name, validate_tag
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Asset", "Entry", "Registry", "VerifyIssue", "VerifyReport"]
+
+FILE_NAME = "prompt.safetensors"
+RECORD_NAME = "record.json"
+MARKER = "promptkit-registry.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A loaded, verified prompt version."""
+
+    manifest: Manifest
+    tensors: dict[str, torch.Tensor]
+    path: Path  # the stored .safetensors file
+
+    @property
+    def prompt(self) -> torch.Tensor:
+        """Shape: (L, m, d)."""
+        return self.tensors[PROMPT]
+
+    @property
+    def head(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(weight (C, d), bias (C,))`` on pooled features, or None."""
+        if HEAD_WEIGHT not in self.tensors:
+            return None
+        return self.tensors[HEAD_WEIGHT], self.tensors[HEAD_BIAS]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One version as listed: its manifest, the aliases pointing at it, and whether it is built in."""
+
+    manifest: Manifest
+    aliases: tuple[str, ...] = ()
+    builtin: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyIssue:
+    ref: str
+    problem: str
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    issues: list[VerifyIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+class _Store:
+    """One registry folder (the user's, writable; or the built-in collection, read-only)."""
+
+    def __init__(self, root: Path, *, readonly: bool) -> None:
+        self.root = root
+        self.readonly = readonly
+
+    # -- paths ---------------------------------------------------------------
+    def name_dir(self, name: str) -> Path:
+        ns, _, base = name.rpartition("/")
+        return self.root / "assets" / (ns or "_") / base
+
+    def version_dir(self, name: str, version: int) -> Path:
+        return self.name_dir(name) / "versions" / str(version)
+
+    # -- reading -------------------------------------------------------------
+    def versions(self, name: str) -> list[int]:
+        """Committed versions of ``name``, ascending (a folder without a record is not committed)."""
+        vdir = self.name_dir(name) / "versions"
+        try:
+            names = os.listdir(vdir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(int(v) for v in names if v.isdigit() and (vdir / v / RECORD_NAME).is_file())
+
+    def names(self) -> list[str]:
+        base = self.root / "assets"
+        out = []
+        if not base.is_dir():
+            return out
+        for ns in sorted(os.listdir(base)):
+            if not (base / ns).is_dir():
+                continue
+            for n in sorted(os.listdir(base / ns)):
+                name = n if ns == "_" else f"{ns}/{n}"
+                if self.versions(name):
+                    out.append(name)
+        return out
+
+    def record(self, name: str, version: int) -> dict:
+        path = self.version_dir(name, version) / RECORD_NAME
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise AssetNotFoundError(f"{name}:{version}") from None
+        except ValueError:
+            raise IntegrityError(
+                f"{name}:{version}: unreadable record {path}", hint="run `promptkit verify`"
+            ) from None
+
+    def manifest(self, name: str, version: int) -> Manifest:
+        return parse_manifest(self.record(name, version)["manifest"], source=f"{name}:{version}")
+
+    def aliases(self, name: str) -> dict[str, int]:
+        try:
+            return json.loads((self.name_dir(name) / "aliases.json").read_text())
+        except FileNotFoundError:
+            return {}
+
+
+class Registry:
+    """The prompt registry: the user's writable folder plus the read-only built-in collection.
+
+    Args:
+        root: registry folder; None resolves ``PROMPTKIT_REGISTRY`` then ``$PROMPTKIT_HOME/registry``.
+        builtin: include the built-in collection (a folder to use another one, e.g. in tests).
+        lock_timeout: seconds to wait for another writer.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, *, builtin: bool | Path = True, lock_timeout: float = 120.0
+    ) -> None:
+        self.root = resolve_root(root)
+        self._user = _Store(self.root, readonly=False)
+        broot = builtin_root() if builtin is True else (Path(builtin) if builtin else None)
+        self._builtin = _Store(broot, readonly=True) if broot is not None and broot.is_dir() else None
+        self.lock_timeout = lock_timeout
+
+    # -- helpers -------------------------------------------------------------
+    def _stores(self) -> list[_Store]:
+        return [self._user] + ([self._builtin] if self._builtin else [])
+
+    def _store_for(self, name: str) -> _Store:
+        """The store that holds ``name`` (user first), or raise AssetNotFoundError."""
+        for store in self._stores():
+            if store.versions(name):
+                return store
+        raise AssetNotFoundError(name)
+
+    def _check_writable(self, name: str) -> None:
+        if self._builtin is not None and self._builtin.versions(name):
+            raise ReadOnlyError(name)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        marker = self.root / MARKER
+        if not marker.exists():
+            _fs.write_json_atomic(marker, {"format": FORMAT})
+        lock = FileLock(str(self.root / ".lock"), timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockTimeoutError(str(self.root), self.lock_timeout) from None
+        try:
+            # Anything left in staging while we hold the lock belongs to a writer that died.
+            shutil.rmtree(self.root / ".staging", ignore_errors=True)
+            shutil.rmtree(self.root / ".trash", ignore_errors=True)
+            yield
+        finally:
+            lock.release()
+
+    # -- resolution ----------------------------------------------------------
+    def resolve(self, ref: str | Reference) -> Manifest:
+        """The manifest a reference points to, reading only that name's folder."""
+        store, version = self._locate(ref)
+        return store.manifest(parse_reference(str(ref)).name, version)
+
+    def _locate(self, ref: str | Reference) -> tuple[_Store, int]:
+        r = parse_reference(ref) if isinstance(ref, str) else ref
+        store = self._store_for(r.name)
+        versions = store.versions(r.name)
+        if r.version is not None:
+            if r.version not in versions:
+                raise AssetNotFoundError(str(r), detail=f"versions of {r.name}: {_span(versions)}")
+            return store, r.version
+        if r.alias is not None:
+            if r.alias == LATEST:
+                return store, versions[-1]
+            target = store.aliases(r.name).get(r.alias)
+            if target is None or target not in versions:
+                known = ", ".join(sorted(store.aliases(r.name))) or "none besides 'latest'"
+                raise AssetNotFoundError(str(r), detail=f"aliases of {r.name}: {known}")
+            return store, target
+        matches = [v for v in versions if store.manifest(r.name, v).sha256.startswith(r.digest or "")]
+        if not matches:
+            raise AssetNotFoundError(str(r), detail="no version has that digest")
+        if len(matches) > 1:
+            raise UsageError(
+                f"digest prefix {r.digest!r} matches versions {matches} of {r.name}",
+                hint="give more hexadecimal characters of the digest",
+            )
+        return store, matches[0]
+
+    def path_of(self, ref: str | Reference) -> Path:
+        store, version = self._locate(ref)
+        return store.version_dir(parse_reference(str(ref)).name, version) / FILE_NAME
+
+    def is_builtin(self, name: str) -> bool:
+        return self._builtin is not None and bool(self._builtin.versions(name)) and not self._user.versions(name)
+
+    # -- loading -------------------------------------------------------------
+    def load(self, ref: str | Reference) -> Asset:
+        """Load and verify one version: the file's sha256 and the tensors' content digest must match.
+
+        Raises:
+            DigestMismatchError: the stored file was modified; names the version.
+        """
+        store, version = self._locate(ref)
+        name = parse_reference(str(ref)).name
+        vref = f"{name}:{version}"
+        record = store.record(name, version)
+        manifest = parse_manifest(record["manifest"], source=vref)
+        path = store.version_dir(name, version) / FILE_NAME
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(f"{vref}: stored file {path} is missing", hint="run `promptkit verify`") from None
+        import hashlib
+
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != record["file_sha256"]:
+            raise DigestMismatchError(vref, path=str(path), expected=record["file_sha256"], actual=actual)
+        tensors, _ = read_prompt_file(path, data=data)
+        return Asset(manifest=manifest, tensors=tensors, path=path)
+
+    # -- listing -------------------------------------------------------------
+    def list(
+        self,
+        *,
+        name: str | None = None,
+        backbone: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        all_versions: bool = True,
+    ) -> list[Entry]:
+        """Versions matching every filter (name or namespace prefix, backbone timm name, tags)."""
+        out: list[Entry] = []
+        seen: set[str] = set()
+        for store in self._stores():
+            for n in store.names():
+                if n in seen or (name and not (n == name or n.startswith(name.rstrip("/") + "/"))):
+                    continue
+                seen.add(n)
+                versions = store.versions(n)
+                aliases = store.aliases(n)
+                for v in versions if all_versions else versions[-1:]:
+                    m = store.manifest(n, v)
+                    if backbone and backbone not in (m.backbone.timm_name, m.backbone.short()):
+                        continue
+                    if tags and any(m.tags.get(k) != val for k, val in tags.items()):
+                        continue
+                    names = tuple(sorted(a for a, t in aliases.items() if t == v))
+                    if v == versions[-1]:
+                        names = (LATEST, *names)
+                    out.append(Entry(m, names, builtin=store.readonly))
+        return out
+
+    # -- writing -------------------------------------------------------------
+    def add(self, name: str, tensors: Mapping[str, torch.Tensor], spec: AssetSpec) -> Manifest:
+        """Store ``tensors`` as the next version of ``name``; returns its manifest.
+
+        Everything is validated before anything is written: the name, the tensors against
+        ``spec`` (names, dtypes, shapes, finiteness).
+        """
+        validate_name(name)
+        self._check_writable(name)
+        if not isinstance(spec, AssetSpec):
+            raise InvalidAssetError(f"spec must be an AssetSpec, got {type(spec).__name__}")
+        _validate_tensors(tensors, spec, source=name)
+        digest = content_digest(tensors)
+        fields = spec.model_dump() if type(spec) is AssetSpec else spec.spec().model_dump()
+
+        def build(version: int) -> tuple[bytes, Manifest]:
+            manifest = Manifest(
+                **fields, name=name, version=version, sha256=digest,
+                created_at=datetime.now(timezone.utc), promptkit_version=__version__,
+            )
+            return serialize(tensors, manifest), manifest
+
+        return self._commit(name, build)
+
+    def import_file(
+        self, path: str | os.PathLike[str], *, name: str | None = None, origin: Origin | None = None,
+        tags: Mapping[str, str] | None = None, dedupe: bool = False,
+    ) -> Manifest:
+        """Store a prompt file that embeds a manifest, byte for byte, as the next version of ``name``.
+
+        The local record takes the new name and version (and ``origin`` when given); the file
+        keeps the manifest it was made with. ``tags`` replace the embedded (creation-time) tags,
+        e.g. with those of an exported record. With ``dedupe``, an existing version of ``name``
+        with the same content digest is returned instead of adding a duplicate.
+        """
+        path = Path(path)
+        data = path.read_bytes()
+        tensors, embedded = read_prompt_file(path, data=data)
+        name = validate_name(name or embedded.name)
+        self._check_writable(name)
+        if dedupe:
+            for v in self._user.versions(name):
+                existing = self._user.manifest(name, v)
+                if existing.sha256 == embedded.sha256:
+                    return existing
+        fields = embedded.model_dump()
+        if origin is not None:
+            fields["origin"] = origin.model_dump()
+        if tags is not None:
+            fields["tags"] = dict(tags)
+
+        def build(version: int) -> tuple[bytes, Manifest]:
+            fields.update(name=name, version=version)
+            return data, Manifest.model_validate(fields)
+
+        return self._commit(name, build)
+
+    def _commit(self, name: str, build) -> Manifest:  # build: (version) -> (file bytes, manifest)
+        with self._locked():
+            ndir = self._user.name_dir(name)
+            existing = self._user.versions(name)
+            floor = _read_int(ndir / "next_version")
+            version = max([floor, *(v + 1 for v in existing), 1])
+            data, manifest = build(version)
+            stage = self.root / ".staging" / uuid.uuid4().hex
+            stage.mkdir(parents=True)
+            _fs.write_atomic(stage / FILE_NAME, data)
+            record = {"manifest": json.loads(manifest.model_dump_json()), "file_sha256": _sha(data),
+                      "file_size": len(data)}
+            _fs.write_json_atomic(stage / RECORD_NAME, record)  # the record is written last
+            target = self._user.version_dir(name, version)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(stage, target)  # the commit point: the version appears whole
+            _fs.fsync_dir(target.parent)
+            _fs.write_atomic(ndir / "next_version", f"{version + 1}\n".encode())
+            return manifest
+
+    def tag(self, ref: str, set_tags: Mapping[str, str] | None = None, remove: list[str] | tuple = ()) -> Manifest:
+        """Set and remove ``key=value`` tags of one version (tags are the mutable part of a record)."""
+        for k, v in (set_tags or {}).items():
+            validate_tag(k, v)
+        r = parse_reference(ref)
+        self._check_writable(r.name)
+        with self._locked():
+            _, version = self._locate(r)
+            vdir = self._user.version_dir(r.name, version)
+            record = self._user.record(r.name, version)
+            tags = {k: v for k, v in record["manifest"].get("tags", {}).items() if k not in remove}
+            tags.update(set_tags or {})
+            record["manifest"]["tags"] = tags
+            manifest = parse_manifest(record["manifest"], source=f"{r.name}:{version}")
+            _fs.write_json_atomic(vdir / RECORD_NAME, record)
+            return manifest
+
+    def set_alias(self, ref: str, alias: str) -> Manifest:
+        """Point ``alias`` of the reference's name at its version (``latest`` is automatic)."""
+        validate_alias(alias)
+        if alias == LATEST:
+            raise UsageError("'latest' is maintained automatically", hint="choose another alias, e.g. 'prod'")
+        r = parse_reference(ref)
+        self._check_writable(r.name)
+        with self._locked():
+            _, version = self._locate(r)
+            aliases = self._user.aliases(r.name)
+            aliases[alias] = version
+            _fs.write_json_atomic(self._user.name_dir(r.name) / "aliases.json", aliases)
+            return self._user.manifest(r.name, version)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        validate_name(name)
+        self._check_writable(name)
+        with self._locked():
+            aliases = self._user.aliases(name)
+            if alias not in aliases:
+                raise AssetNotFoundError(f"{name}@{alias}", detail="no such alias")
+            del aliases[alias]
+            _fs.write_json_atomic(self._user.name_dir(name) / "aliases.json", aliases)
+
+    def remove(self, ref: str) -> list[str]:
+        """Remove one version (``name:3``, ``name@alias``, ``name@sha256:..``) or, for a bare name, all of them.
+
+        Returns:
+            The references removed. Aliases that pointed at a removed version are dropped.
+            Version numbers are never reused.
+        """
+        r = parse_reference(ref)
+        self._check_writable(r.name)
+        whole = ":" not in ref and "@" not in ref
+        with self._locked():
+            if not self._user.versions(r.name):
+                raise AssetNotFoundError(ref)
+            ndir = self._user.name_dir(r.name)
+            trash = self.root / ".trash"
+            if whole:
+                removed = [f"{r.name}:{v}" for v in self._user.versions(r.name)]
+                _fs.remove_tree(ndir, trash)
+                return removed
+            _, version = self._locate(r)
+            _fs.remove_tree(self._user.version_dir(r.name, version), trash)
+            aliases = {a: v for a, v in self._user.aliases(r.name).items() if v != version}
+            _fs.write_json_atomic(ndir / "aliases.json", aliases)
+            if not self._user.versions(r.name):
+                _fs.remove_tree(ndir, trash)
+            return [f"{r.name}:{version}"]
+
+    # -- integrity -----------------------------------------------------------
+    def verify(self, ref: str | None = None, *, progress=None) -> VerifyReport:
+        """Re-hash every stored version (or one reference) and check it against its record.
+
+        Args:
+            progress: optional ``callable(done, total)``.
+        """
+        targets: list[tuple[_Store, str, int]] = []
+        if ref is not None:
+            store, version = self._locate(ref)
+            targets.append((store, parse_reference(ref).name, version))
+        else:
+            for store in self._stores():
+                for n in store.names():
+                    targets.extend((store, n, v) for v in store.versions(n))
+        report = VerifyReport()
+        for i, (store, n, v) in enumerate(targets):
+            problem = _check_version(store, n, v)
+            report.checked += 1
+            if problem:
+                report.issues.append(VerifyIssue(f"{n}:{v}", problem))
+            if progress:
+                progress(i + 1, len(targets))
+        return report
+
+    def export(self, ref: str, out_dir: str | os.PathLike[str]) -> Path:
+        """Write a folder (``prompt.safetensors`` + ``manifest.json``) that ``add`` imports again."""
+        asset = self.load(ref)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for fname in (FILE_NAME, "manifest.json"):
+            if (out / fname).exists():
+                raise UsageError(f"{out / fname} already exists", hint="export into an empty folder")
+        _fs.write_atomic(out / FILE_NAME, asset.path.read_bytes())
+        _fs.write_atomic(out / "manifest.json", (asset.manifest.model_dump_json(indent=2) + "\n").encode())
+        return out
+
+
+_CONTENT_FIELDS = ("sha256", "backbone", "geometry", "head")
+
+
+def _check_version(store: _Store, name: str, version: int) -> str | None:
+    vref = f"{name}:{version}"
+    try:
+        record = store.record(name, version)
+        manifest = parse_manifest(record["manifest"], source=vref)
+        path = store.version_dir(name, version) / FILE_NAME
+        if not path.is_file():
+            return "stored file is missing"
+        actual = file_sha256(path)
+        if actual != record["file_sha256"]:
+            return f"file sha256 {actual[:12]}... differs from the recorded {record['file_sha256'][:12]}..."
+        _, embedded = read_prompt_file(path)
+        for f in _CONTENT_FIELDS:
+            if getattr(embedded, f) != getattr(manifest, f):
+                return f"record and file disagree on {f!r}"
+    except (IntegrityError, InvalidAssetError, KeyError, OSError) as err:
+        return str(err)
+    return None
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _span(versions: list[int]) -> str:
+    if not versions:
+        return "none"
+    return ", ".join(map(str, versions)) if len(versions) <= 8 else f"{versions[0]}..{versions[-1]}"
