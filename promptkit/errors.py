@@ -35,6 +35,7 @@ __all__ = [
     "ReadOnlyError",
     "ScoreInputError",
     "UsageError",
+    "WeightsError",
 ]
 
 # Process exit codes (README, "Exit codes").
@@ -180,9 +181,11 @@ class DatasetError(PromptkitError, ValueError):
 class DatasetNotFoundError(NotFoundError):
     """A dataset name or path that the catalog cannot find on disk."""
 
-    def __init__(self, name: str, *, hint: str = "") -> None:
-        super().__init__(f"dataset {name!r} not found", hint=hint or "run `promptkit datasets` to list known names")
+    def __init__(self, name: str, *, detail: str = "", hint: str = "") -> None:
+        msg = f"dataset {name!r} not found" + (f" ({detail})" if detail else "")
+        super().__init__(msg, hint=hint or "run `promptkit datasets` to list known names")
         self.name = name
+        self.detail = detail
 
 
 class ScoreInputError(PromptkitError, ValueError):
@@ -209,6 +212,16 @@ class HubAuthError(HubError, PermissionError):
 
 class HubOfflineError(HubError, ConnectionError):
     """HF_HUB_OFFLINE is set and the content is not in the local Hub cache."""
+
+
+class WeightsError(PromptkitError, OSError):
+    """Backbone weights that cannot be loaded: no network for a pretrained download, or a local
+    weights file that is missing, unreadable or does not fit the architecture."""
+
+    def __init__(self, message: str, *, model: str = "", path: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.model = model
+        self.path = path
 
 
 def format_choices(choices: Sequence[str]) -> str:

@@ -1,0 +1,256 @@
+"""A frozen timm Vision Transformer and the identity that every prompt tuned on it records.
+
+Prompts only make sense on the exact weights they were tuned on (VPT; Jia et al., ECCV 2022),
+so loading a backbone also fingerprints it: :class:`~promptkit.identity.BackboneIdentity`
+holds the timm name, the pretrained tag, and a SHA-256 over the weights actually loaded.
+
+Three ways to get weights, all ending in the same frozen, eval-mode model:
+
+- ``load_backbone("vit_base_patch16_224.augreg_in21k")``: timm downloads the pretrained
+  weights (the normal path for users with network);
+- ``load_backbone("vit_base_patch16_224", weights="vit.safetensors")``: a local file
+  (``.safetensors``, or ``.pth``/``.bin``/``.pt`` read with ``torch.load(weights_only=True)``);
+- ``load_backbone("vit_tiny_patch16_224", pretrained=False)``: random init, for tests.
+
+The classifier head is removed (``reset_classifier(0)``): promptkit trains its own linear head,
+and leaving it out of the digest lets the same trunk match whatever head a checkpoint carried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from promptkit.errors import UsageError, WeightsError
+from promptkit.identity import BackboneIdentity
+
+__all__ = ["Backbone", "load_backbone", "state_dict_sha256"]
+
+_TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+
+
+def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over a state dict, independent of insertion order and memory layout.
+
+    Hashes, for each entry in sorted name order, its name, dtype, shape and the bytes of the
+    contiguous CPU tensor, each field length-prefixed so that no two state dicts collide by
+    concatenation.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu").contiguous()
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        for part in (name.encode(), str(t.dtype).encode(), repr(tuple(t.shape)).encode(), raw):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(part)
+    return h.hexdigest()
+
+
+@dataclass
+class Backbone:
+    """A frozen timm ``VisionTransformer`` with its identity.
+
+    Attributes:
+        model: the timm model, in eval mode, every parameter ``requires_grad=False``, no
+            classifier head (``num_classes == 0``).
+        identity: timm name, pretrained tag, digest of the loaded weights, Hub id.
+        data_config: timm's data config for this model (``input_size``, ``mean``, ``std``,
+            ``interpolation``, ``crop_pct``): what the dataset transforms should use.
+    """
+
+    model: nn.Module
+    identity: BackboneIdentity
+    data_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.embed_dim)
+
+    @property
+    def depth(self) -> int:
+        return len(self.model.blocks)
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return int(self.model.num_prefix_tokens)
+
+    @property
+    def patch_size(self) -> tuple[int, int]:
+        return tuple(self.model.patch_embed.patch_size)  # type: ignore[return-value]
+
+    @property
+    def num_patches(self) -> int:
+        return int(self.model.patch_embed.num_patches)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: nn.Module,
+        *,
+        timm_name: str,
+        pretrained_tag: str | None = None,
+        hub_id: str | None = None,
+    ) -> Backbone:
+        """Freeze an already-built timm ``VisionTransformer`` and fingerprint its weights.
+
+        For models built in code (e.g. the embedded zoo's small ViT) rather than by name. The
+        model is modified in place: head removed, eval mode, gradients off.
+        """
+        _require_vit(model, timm_name)
+        if getattr(model, "num_classes", 0):
+            model.reset_classifier(0)
+        model.eval()
+        model.requires_grad_(False)
+        identity = BackboneIdentity(
+            timm_name=timm_name,
+            pretrained_tag=pretrained_tag,
+            weights_sha256=state_dict_sha256(model.state_dict()),
+            hub_id=hub_id,
+        )
+        return cls(model=model, identity=identity, data_config=_data_config(model))
+
+
+def load_backbone(
+    name: str,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    pretrained: bool = True,
+    **timm_kwargs: Any,
+) -> Backbone:
+    """Load a frozen timm Vision Transformer by name.
+
+    Args:
+        name: a timm model name, optionally with a pretrained tag
+            (``"vit_base_patch16_224.augreg_in21k"``).
+        weights: a local weights file to load instead of downloading; takes precedence over
+            ``pretrained``.
+        pretrained: download timm's pretrained weights (ignored when ``weights`` is given);
+            ``False`` gives a random init (tests only: its digest depends on the RNG).
+        **timm_kwargs: passed to ``timm.create_model`` (e.g. ``img_size=64``).
+
+    Returns:
+        The frozen backbone and its identity.
+
+    Raises:
+        UsageError: unknown timm name, or a model that is not a ``VisionTransformer``.
+        WeightsError: pretrained weights could not be downloaded, or the local file is missing,
+            unreadable, or does not fit the architecture.
+    """
+    import timm
+
+    arch, tag = timm.models.split_model_name_tag(name)
+    if not timm.is_model(arch):
+        raise UsageError(
+            f"unknown timm model {name!r}",
+            hint="pick a name from `python -c \"import timm; print(timm.list_models('vit*'))\"`",
+        )
+    timm_kwargs = {**timm_kwargs, "num_classes": 0}
+    if weights is not None:
+        model = timm.create_model(name, pretrained=False, **timm_kwargs)
+        _require_vit(model, name)
+        _load_local_weights(model, Path(weights), name)
+        tag, hub_id = None, None
+    else:
+        try:
+            model = timm.create_model(name, pretrained=pretrained, **timm_kwargs)
+        except OSError as e:  # huggingface_hub / urllib network and cache errors are all OSErrors
+            raise WeightsError(
+                f"could not download pretrained weights for {name!r}: {e}",
+                model=name,
+                hint=f"without network, download the weights elsewhere and pass them with "
+                f"`--weights FILE` (load_backbone({name!r}, weights=FILE))",
+            ) from e
+        _require_vit(model, name)
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        tag = (cfg.get("tag") or tag or None) if pretrained else None
+        hub_id = cfg.get("hf_hub_id") if pretrained else None
+    return Backbone.from_model(model, timm_name=arch, pretrained_tag=tag, hub_id=hub_id)
+
+
+def _require_vit(model: nn.Module, name: str) -> None:
+    from timm.models.vision_transformer import VisionTransformer
+
+    if not isinstance(model, VisionTransformer):
+        raise UsageError(
+            f"{name!r} is a {type(model).__name__}, not a timm VisionTransformer; "
+            "promptkit inserts prompts into VisionTransformer token sequences only",
+            hint="use a vit_*, deit_* or other timm VisionTransformer model",
+        )
+    if model.global_pool == "":
+        raise UsageError(
+            f"{name!r} has no pooling (global_pool='')",
+            hint="pass global_pool='token' or 'avg' through the timm arguments",
+        )
+
+
+def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"weights file {str(path)!r} does not exist", model=name, path=str(path),
+                           hint="check the path passed to --weights")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        if path.suffix in _TORCH_SUFFIXES:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        else:
+            raise WeightsError(
+                f"cannot read weights file {str(path)!r}: unknown suffix {path.suffix!r}",
+                model=name, path=str(path),
+                hint="use a .safetensors file, or a .pth/.pt/.bin state dict",
+            )
+    except WeightsError:
+        raise
+    except Exception as e:  # safetensors/pickle raise many types; all mean "unreadable"
+        raise WeightsError(
+            f"cannot read weights file {str(path)!r}: {e}", model=name, path=str(path),
+            hint="the file is corrupt or not a plain state dict (torch.load runs with weights_only=True)",
+        ) from e
+    # Training checkpoints often wrap the state dict.
+    for key in ("state_dict", "model", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{str(path)!r} does not hold a state dict of tensors", model=name, path=str(path))
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _load_local_weights(model: nn.Module, path: Path, name: str) -> None:
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    state = _read_state_dict(path, name)
+    try:
+        # timm's own converter for pretrained checkpoints: JAX/CLIP/DINOv2 key layouts, pos-embed resampling.
+        state = checkpoint_filter_fn(state, model)
+    except Exception as e:
+        raise WeightsError(f"{str(path)!r} does not fit {name!r}: {e}", model=name, path=str(path)) from e
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}  # promptkit trains its own head
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise WeightsError(f"{str(path)!r} does not fit {name!r}: {e}", model=name, path=str(path),
+                           hint="pass the timm name (and img_size) these weights were trained for") from e
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"{str(path)!r} does not fit {name!r}: missing {result.missing_keys[:5]}, "
+            f"unexpected {result.unexpected_keys[:5]}",
+            model=name, path=str(path),
+            hint="pass the timm name of the architecture these weights were trained for",
+        )
+
+
+def _data_config(model: nn.Module) -> dict[str, Any]:
+    from timm.data import resolve_model_data_config
+
+    try:
+        return dict(resolve_model_data_config(model))
+    except Exception:  # models built in code may lack a pretrained_cfg; timm defaults are fine then
+        return {}

@@ -1,0 +1,56 @@
+"""Batched k-means in torch with a fixed iteration budget (for SPT's ``kmeans`` init)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["kmeans"]
+
+
+def kmeans(x: Tensor, k: int, *, iters: int = 20, generator: torch.Generator, chunk: int = 16384) -> Tensor:
+    """Lloyd's k-means with seeded init and exactly ``iters`` assignment/update rounds.
+
+    Initial centroids are ``k`` distinct points drawn with ``generator``. A cluster that ends
+    an update empty is re-seeded with the point farthest from its centroid, so ``k`` centroids
+    always come back. Distances are computed in chunks of ``chunk`` points to bound memory.
+    Runs on ``x``'s device.
+
+    Args:
+        x: points.
+        k: number of centroids; ``k <= N``.
+        iters: fixed iteration budget (no early stop, so cost is predictable: ``iters * N * k * d``).
+        generator: a seeded CPU generator.
+        chunk: points per distance block.
+
+    Shape:
+        - x: ``(N, d)``
+        - output: ``(k, d)``
+    """
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k-means needs 1 <= k <= N points, got k={k}, N={n}")
+    x = x.float()
+    centroids = x[torch.randperm(n, generator=generator)[:k].to(x.device)].clone()  # (k, d)
+    for _ in range(iters):
+        assign, dist = _assign(x, centroids, chunk)  # (N,), (N,)
+        sums = torch.zeros_like(centroids).index_add_(0, assign, x)  # (k, d)
+        counts = torch.bincount(assign, minlength=k).to(x.dtype)  # (k,)
+        empty = counts == 0
+        centroids = torch.where(empty[:, None], centroids, sums / counts.clamp_min(1)[:, None])
+        if empty.any():
+            far = torch.topk(dist, int(empty.sum())).indices  # farthest points seed the empty clusters
+            centroids[empty] = x[far]
+    return centroids
+
+
+def _assign(x: Tensor, centroids: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+    assign, dist = [], []
+    c2 = (centroids * centroids).sum(1)  # (k,)
+    for start in range(0, x.shape[0], chunk):
+        xb = x[start:start + chunk]  # (b, d)
+        d2 = (xb * xb).sum(1, keepdim=True) - 2 * xb @ centroids.T + c2  # (b, k)
+        best = d2.min(1)
+        assign.append(best.indices)
+        dist.append(best.values)
+    return torch.cat(assign), torch.cat(dist)

@@ -1,0 +1,293 @@
+"""Visual prompts on a frozen timm Vision Transformer (VPT; Jia et al., ECCV 2022).
+
+:class:`PromptedViT` wraps any timm ``VisionTransformer`` (vit_*, deit_*, models with register
+tokens, cls or average pooling) without modifying it. It replays timm's ``forward_features``
+step by step and inserts ``m`` learnable tokens into the sequence:
+
+- where: after the prefix tokens (cls and register tokens), after the position embedding was
+  added (and after ``pos_drop``, ``patch_drop`` and ``norm_pre``, exactly as timm's
+  ``forward_features`` orders them), so prompts carry no position embedding and live in the
+  residual stream like every other token entering block 0;
+- shallow: one set of tokens, inserted once before block 0 (prompt shape ``(1, m, d)``);
+- deep: before every block ``i >= 1`` the ``m`` prompt positions are *replaced* by layer
+  ``i``'s tokens (prompt shape ``(L, m, d)``, ``L`` = number of blocks);
+- pooling: prompt tokens are dropped after the final norm, then timm's own ``forward_head``
+  pools (cls token, or an average that therefore excludes prompts) and applies ``fc_norm``.
+
+With ``m = 0`` the wrapper runs exactly timm's operations on exactly the same tensors, so its
+features equal ``vit.forward_features`` bit for bit (tested).
+
+The backbone stays frozen and in eval mode even when the wrapper is put in training mode; only
+the prompt and the linear head are trainable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from promptkit.backbone import Backbone
+from promptkit.errors import IncompatibleError, UsageError
+from promptkit.identity import BackboneIdentity, PromptGeometry, check_compatible
+
+__all__ = ["PromptedViT", "prompt_sha256"]
+
+Mode = Literal["shallow", "deep"]
+
+
+def prompt_sha256(prompt: Tensor | None, mode: str = "shallow") -> str:
+    """SHA-256 of a prompt's values, shape and mode; ``"none"`` for no prompt (``m = 0``).
+
+    Values are hashed as float32 so that the same prompt on any device hashes the same.
+    """
+    if prompt is None or prompt.numel() == 0:
+        return "none"
+    t = prompt.detach().to("cpu", torch.float32).contiguous()
+    h = hashlib.sha256(f"{mode}:{tuple(t.shape)}:".encode())
+    h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+class PromptedViT(nn.Module):
+    """A frozen timm ``VisionTransformer`` with shallow or deep visual prompts and a linear head.
+
+    Args:
+        backbone: a :class:`~promptkit.backbone.Backbone` (its identity is kept for
+            compatibility checks) or a bare timm ``VisionTransformer``.
+        prompt: initial prompt tokens, ``(1, m, d)`` for shallow or ``(L, m, d)`` for deep;
+            ``None`` means no prompt (``m = 0``). Copied into an ``nn.Parameter``.
+        mode: ``"shallow"`` or ``"deep"``.
+        num_classes: create a zero-initialized linear head with this many outputs; ``None``
+            for no head (``forward`` then raises; ``pooled`` still works).
+
+    Attributes:
+        vit: the frozen timm model (shared, not copied).
+        prompt: ``nn.Parameter`` of shape ``(L, m, d)``.
+        head: ``nn.Module`` mapping pooled features ``(B, d)`` to logits, or ``None``.
+        identity: the backbone's identity, or ``None`` for a bare timm model.
+
+    Shape:
+        - input: ``(B, 3, H, W)``
+        - ``forward_features``: ``(B, n_prefix + m + n_patches, d)``
+        - ``pooled``: ``(B, d)``
+        - ``forward``: ``(B, C)``
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone | nn.Module,
+        prompt: Tensor | None = None,
+        *,
+        mode: Mode = "shallow",
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        from timm.models.vision_transformer import VisionTransformer
+
+        vit = backbone.model if isinstance(backbone, Backbone) else backbone
+        if not isinstance(vit, VisionTransformer):
+            raise UsageError(f"PromptedViT wraps a timm VisionTransformer, got {type(vit).__name__}")
+        if mode not in ("shallow", "deep"):
+            raise UsageError(f"mode must be 'shallow' or 'deep', got {mode!r}")
+        self.identity: BackboneIdentity | None = backbone.identity if isinstance(backbone, Backbone) else None
+        vit.requires_grad_(False)
+        vit.eval()
+        self.vit = vit
+        self.mode: Mode = mode
+        self.num_prefix_tokens = int(vit.num_prefix_tokens)
+        self.embed_dim = int(vit.embed_dim)
+        self.depth = len(vit.blocks)
+        ref = next(vit.parameters())
+        if prompt is None:
+            prompt = torch.zeros(self.expected_layers, 0, self.embed_dim)
+        self._check_shape(prompt)
+        self.prompt = nn.Parameter(prompt.detach().to(ref.device, ref.dtype).clone())
+        self.head: nn.Module | None = None
+        if num_classes is not None:
+            self.head = nn.Linear(self.embed_dim, num_classes, device=ref.device, dtype=ref.dtype)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    # -- construction and compatibility ------------------------------------------------------
+
+    @classmethod
+    def from_prompt(
+        cls,
+        backbone: Backbone,
+        prompt: Tensor,
+        *,
+        identity: BackboneIdentity,
+        geometry: PromptGeometry,
+        num_classes: int | None = None,
+    ) -> PromptedViT:
+        """Wrap ``backbone`` with a stored prompt, checking that it was made for this backbone.
+
+        Raises:
+            IncompatibleError: ``identity`` is not ``backbone.identity``, or ``geometry`` does
+                not fit the backbone (width, depth) or the tensor's shape; the message names both.
+        """
+        check_compatible("prompt", (backbone.identity, geometry), (identity, geometry))
+        expected_layers = 1 if geometry.mode == "shallow" else len(backbone.model.blocks)
+        fit = PromptGeometry(mode=geometry.mode, length=geometry.length, width=backbone.embed_dim,
+                             layers=expected_layers)
+        if geometry != fit:
+            raise IncompatibleError("prompt geometry", fit.short(), geometry.short(),
+                                    hint=f"this backbone takes {geometry.mode} prompts of shape {fit.shape}")
+        if tuple(prompt.shape) != geometry.shape:
+            raise IncompatibleError("prompt tensor shape", str(geometry.shape), str(tuple(prompt.shape)))
+        return cls(backbone, prompt, mode=geometry.mode, num_classes=num_classes)
+
+    def load_prompt(self, prompt: Tensor, *, identity: BackboneIdentity, geometry: PromptGeometry) -> None:
+        """Replace the prompt values by a stored prompt of the same backbone and geometry.
+
+        Raises:
+            IncompatibleError: backbone identity or geometry differs from this wrapper's; the
+                message names both.
+        """
+        own_id = self.identity or identity  # a bare timm model has no identity to compare
+        own_geometry = self.geometry
+        if own_geometry is None:
+            raise IncompatibleError("prompt geometry", "no prompt (m=0)", geometry.short(),
+                                    hint="build the wrapper with PromptedViT.from_prompt(...) instead")
+        check_compatible("prompt", (own_id, own_geometry), (identity, geometry))
+        if tuple(prompt.shape) != own_geometry.shape:
+            raise IncompatibleError("prompt tensor shape", str(own_geometry.shape), str(tuple(prompt.shape)))
+        with torch.no_grad():
+            self.prompt.copy_(prompt.to(self.prompt.device, self.prompt.dtype))
+
+    @property
+    def expected_layers(self) -> int:
+        return 1 if self.mode == "shallow" else self.depth
+
+    @property
+    def length(self) -> int:
+        """Prompt tokens per layer (``m``)."""
+        return int(self.prompt.shape[1])
+
+    @property
+    def geometry(self) -> PromptGeometry | None:
+        """The prompt's geometry; ``None`` when ``m = 0``."""
+        if self.length == 0:
+            return None
+        return PromptGeometry(mode=self.mode, length=self.length, width=self.embed_dim, layers=self.expected_layers)
+
+    def prompt_sha256(self) -> str:
+        return prompt_sha256(self.prompt, self.mode)
+
+    def set_head(self, weight: Tensor, bias: Tensor) -> None:
+        """Install a plain linear head ``W x + b`` on pooled features.
+
+        Shape:
+            - weight: ``(C, d)``; bias: ``(C,)``
+        """
+        if weight.ndim != 2 or weight.shape[1] != self.embed_dim or bias.shape != weight.shape[:1]:
+            raise IncompatibleError("head shape", f"(C, {self.embed_dim}) and (C,)",
+                                    f"{tuple(weight.shape)} and {tuple(bias.shape)}")
+        ref = self.prompt
+        head = nn.Linear(self.embed_dim, weight.shape[0], device=ref.device, dtype=ref.dtype)
+        with torch.no_grad():
+            head.weight.copy_(weight)
+            head.bias.copy_(bias)
+        self.head = head
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The prompt (when ``m > 0``) and the head's parameters: all that an optimizer should see."""
+        params = [self.prompt] if self.length else []
+        if self.head is not None:
+            params += [p for p in self.head.parameters() if p.requires_grad]
+        return params
+
+    def train(self, mode: bool = True) -> PromptedViT:
+        """Set training mode on the head only; the backbone always stays in eval mode (VPT)."""
+        super().train(mode)
+        self.vit.eval()
+        return self
+
+    # -- forward -----------------------------------------------------------------------------
+
+    def forward_features(self, x: Tensor, *, use_prompt: bool = True) -> Tensor:
+        """Token features after the final norm, prompts included.
+
+        Args:
+            x: images.
+            use_prompt: ``False`` runs the frozen backbone without prompts (same as timm).
+
+        Shape:
+            - x: ``(B, 3, H, W)``
+            - output: ``(B, n_prefix + m + n_patches, d)`` (``m = 0`` when ``use_prompt`` is False)
+        """
+        vit = self.vit
+        m = self.length if use_prompt else 0
+        # Same steps, same order as timm's VisionTransformer.forward_features.
+        x = vit.patch_embed(x)
+        x = vit._pos_embed(x)  # prefix tokens + pos embed + pos_drop
+        x = vit.patch_drop(x)
+        x = vit.norm_pre(x)
+        if m:
+            x = self._insert(x, 0)
+        use_ckpt = vit.grad_checkpointing and torch.is_grad_enabled()
+        for i, block in enumerate(vit.blocks):
+            if m and i > 0 and self.mode == "deep":
+                x = self._replace(x, i)
+            x = checkpoint(block, x, use_reentrant=False) if use_ckpt else block(x)
+        return vit.norm(x)
+
+    def strip_prompts(self, tokens: Tensor, *, use_prompt: bool = True) -> Tensor:
+        """Drop the prompt positions from a token sequence.
+
+        Shape:
+            - tokens: ``(B, n_prefix + m + n_patches, d)``
+            - output: ``(B, n_prefix + n_patches, d)``
+        """
+        m = self.length if use_prompt else 0
+        if not m:
+            return tokens
+        n = self.num_prefix_tokens
+        return torch.cat([tokens[:, :n], tokens[:, n + m:]], dim=1)
+
+    def pooled(self, x: Tensor, *, use_prompt: bool = True) -> Tensor:
+        """Pooled pre-logit features (timm's ``forward_head(pre_logits=True)``), prompts excluded.
+
+        Shape:
+            - x: ``(B, 3, H, W)``
+            - output: ``(B, d)``
+        """
+        tokens = self.strip_prompts(self.forward_features(x, use_prompt=use_prompt), use_prompt=use_prompt)
+        return self.vit.forward_head(tokens, pre_logits=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of the linear head on prompted pooled features.
+
+        Shape:
+            - x: ``(B, 3, H, W)``
+            - output: ``(B, C)``
+        """
+        if self.head is None:
+            raise UsageError("this PromptedViT has no head", hint="pass num_classes=... or call set_head(W, b)")
+        return self.head(self.pooled(x))
+
+    def _insert(self, x: Tensor, layer: int) -> Tensor:
+        n = self.num_prefix_tokens
+        p = self.prompt[layer].to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, m, d)
+        return torch.cat([x[:, :n], p, x[:, n:]], dim=1)
+
+    def _replace(self, x: Tensor, layer: int) -> Tensor:
+        n, m = self.num_prefix_tokens, self.length
+        p = self.prompt[layer].to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, m, d)
+        return torch.cat([x[:, :n], p, x[:, n + m:]], dim=1)
+
+    def _check_shape(self, prompt: Tensor) -> None:
+        layers = self.expected_layers
+        if prompt.ndim != 3 or prompt.shape[0] != layers or prompt.shape[2] != self.embed_dim:
+            raise IncompatibleError(
+                "prompt tensor shape",
+                f"({layers}, m, {self.embed_dim}) for {self.mode} prompts on this backbone",
+                str(tuple(prompt.shape)),
+            )
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, prompt={tuple(self.prompt.shape)}, prefix_tokens={self.num_prefix_tokens}"
