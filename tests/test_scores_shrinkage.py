@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn.covariance import LedoitWolf, ledoit_wolf_shrinkage
 
-from promptkit.scores import hscore, ledoit_wolf_shrinkage as lw_shrinkage, shrinkage_hscore
+from promptkit.scores import hscore, shrinkage_hscore
+from promptkit.scores import ledoit_wolf_shrinkage as lw_shrinkage
 
 
 def _loop_between_class_cov(f: np.ndarray, y: np.ndarray) -> np.ndarray:
