@@ -20,7 +20,8 @@ __all__ = ["bar", "err_console", "out_console", "print_json", "progress"]
 
 @lru_cache(maxsize=1)
 def _out() -> Console:
-    return Console(soft_wrap=True)
+    # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 @lru_cache(maxsize=1)

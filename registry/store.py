@@ -243,12 +243,12 @@ class Registry:
         matches = [v for v in versions if store.manifest(r.name, v).sha256.startswith(r.digest or "")]
         if not matches:
             raise AssetNotFoundError(str(r), detail="no version has that digest")
-        if len(matches) > 1:
+        if len({store.manifest(r.name, v).sha256 for v in matches}) > 1:
             raise UsageError(
                 f"digest prefix {r.digest!r} matches versions {matches} of {r.name}",
                 hint="give more hexadecimal characters of the digest",
             )
-        return store, matches[0]
+        return store, matches[-1]  # identical content stored more than once: the newest copy
 
     def path_of(self, ref: str | Reference) -> Path:
         store, version = self._locate(ref)

@@ -1,0 +1,33 @@
+# promptkit: `make demo` runs the main job, `make test` the test suite. Both create or reuse .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.promptkit-installed
+
+.PHONY: demo test test-slow lint bench install clean
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check promptkit cli registry tests benchmarks scripts
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_registry.py
+
+clean:
+	rm -rf $(VENV) runs build dist *.egg-info

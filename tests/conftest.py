@@ -1,0 +1,53 @@
+"""Shared fixtures: an isolated PROMPTKIT_HOME for every test, and small prompt assets."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's ~/.cache/promptkit."""
+    home = tmp_path_factory.mktemp("promptkit_home")
+    monkeypatch.setenv("PROMPTKIT_HOME", str(home))
+    monkeypatch.delenv("PROMPTKIT_REGISTRY", raising=False)
+    monkeypatch.delenv("PROMPTKIT_DEBUG", raising=False)
+    return home
+
+
+def make_spec(*, layers: int = 1, length: int = 4, width: int = 8, num_classes: int | None = None, **extra):
+    """An AssetSpec for a tiny prompt of shape (layers, length, width)."""
+    from promptkit.identity import BackboneIdentity, PromptGeometry
+    from promptkit.registry import AssetSpec, HeadInfo
+
+    head = HeadInfo(num_classes=num_classes, in_features=width) if num_classes else None
+    return AssetSpec(
+        backbone=BackboneIdentity(timm_name="vit_tiny_patch16_224", pretrained_tag="augreg_in21k",
+                                  weights_sha256="ab" * 32),
+        geometry=PromptGeometry(mode="shallow" if layers == 1 else "deep", length=length, width=width, layers=layers),
+        head=head,
+        **extra,
+    )
+
+
+def make_tensors(*, layers: int = 1, length: int = 4, width: int = 8, num_classes: int | None = None, seed: int = 0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out = {"prompt": torch.randn(layers, length, width, generator=g)}
+    if num_classes:
+        out["head.weight"] = torch.randn(num_classes, width, generator=g)
+        out["head.bias"] = torch.randn(num_classes, generator=g)
+    return out
+
+
+@pytest.fixture
+def registry(tmp_path):
+    from promptkit.registry import Registry
+
+    return Registry(tmp_path / "reg", builtin=False)
