@@ -1,0 +1,443 @@
+"""The dataset catalog: names -> loaders, and :func:`load_dataset` for a name or a folder.
+
+Three kinds of dataset (DESIGN.md, "Datasets"):
+- real VTAB datasets by name (``dtd``, ``svhn``, ``cifar100``, ``eurosat``; see
+  :mod:`promptkit.data.vtab`), read from a local root with an explicit download step;
+- generated in-memory tasks (the embedded zoo) registered with :func:`register_generated`;
+- any image folder, given as a path (:mod:`promptkit.data.imagefolder`).
+
+A dataset that is not there is a :class:`~promptkit.errors.DatasetNotFoundError` whose hint
+says how to get it; nothing is ever substituted silently.
+
+Root of the named datasets: the ``root`` argument, else ``$PROMPTKIT_DATA``, else
+``$PROMPTKIT_HOME/datasets`` (``PROMPTKIT_HOME`` defaults to ``~/.cache/promptkit``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import os
+import urllib.error
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from promptkit.data.datasets import TensorImageDataset
+from promptkit.data.imagefolder import FOLDER_LAYOUT, load_image_folder
+from promptkit.data.splits import Splits, SplitSource, make_splits
+from promptkit.errors import DatasetError, DatasetNotFoundError, UsageError
+
+__all__ = [
+    "DATASETS",
+    "DatasetEntry",
+    "GeneratorFn",
+    "LoaderFn",
+    "dataset_root",
+    "download_dataset",
+    "get_dataset_entry",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+    "register_generated",
+]
+
+Progress = Callable[[int, int], None]
+# loader(root, *, seed, verify, progress) -> SplitSource; root is the catalog root, not the dataset's own folder
+LoaderFn = Callable[..., SplitSource]
+# generator(split, *, seed) -> (images uint8 (N, 3, H, W), labels int64 (N,))
+GeneratorFn = Callable[..., tuple[Any, Any]]
+DownloadFn = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One name in the catalog.
+
+    Attributes:
+        name: what users type (``--dataset dtd``).
+        group: VTAB group (``natural``, ``specialized``, ``structured``) or another family name.
+        description: one line for ``promptkit datasets``.
+        num_classes: number of classes the loaded dataset must have (``None``: not checked).
+        kind: ``"disk"`` (files under a root) or ``"generated"`` (made in memory, always present).
+        layout: the files expected under the root, for error hints.
+        homepage: where the dataset is described.
+        files: paths under the root whose existence means the dataset is present.
+        downloadable: whether ``download_dataset`` can fetch it.
+    """
+
+    name: str
+    group: str
+    description: str
+    num_classes: int | None
+    kind: str = "disk"
+    layout: str = ""
+    homepage: str = ""
+    files: tuple[str, ...] = ()
+    loader: LoaderFn | None = field(default=None, repr=False, compare=False)
+    download_fn: DownloadFn | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def downloadable(self) -> bool:
+        return self.download_fn is not None
+
+    def is_present(self, root: Path | None = None) -> bool:
+        """Whether the files the loader needs are under ``root`` (generated tasks always are)."""
+        if self.kind == "generated":
+            return True
+        base = dataset_root(root)
+        return all((base / rel).exists() for rel in self.files)
+
+    def how_to_get(self, root: Path | None = None) -> str:
+        """The hint for a missing dataset: the download command and the expected layout."""
+        base = dataset_root(root)
+        steps = []
+        if self.downloadable:
+            steps.append(f"download it with `promptkit datasets --download {self.name} --root {base}` (needs network)")
+        if self.layout:
+            steps.append(f"place the files under {base} as {self.layout}")
+        if self.homepage:
+            steps.append(f"source: {self.homepage}")
+        return "; or ".join(steps[:2]) + (f" ({steps[2]})" if len(steps) > 2 else "")
+
+
+DATASETS: dict[str, DatasetEntry] = {}
+
+
+def dataset_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """``root`` if given, else ``$PROMPTKIT_DATA``, else ``$PROMPTKIT_HOME/datasets``."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get("PROMPTKIT_DATA"):
+        return Path(os.environ["PROMPTKIT_DATA"]).expanduser()
+    home = os.environ.get("PROMPTKIT_HOME") or Path.home() / ".cache" / "promptkit"
+    return Path(home).expanduser() / "datasets"
+
+
+def _add(entry: DatasetEntry) -> DatasetEntry:
+    if entry.name in DATASETS:
+        raise ValueError(f"dataset {entry.name!r} is already registered")
+    if not entry.name or "/" in entry.name or entry.name.startswith((".", "~")):
+        raise ValueError(f"dataset name {entry.name!r} would read as a path; choose a plain name")
+    DATASETS[entry.name] = entry
+    return entry
+
+
+def register_dataset(
+    name: str,
+    *,
+    group: str,
+    description: str,
+    num_classes: int | None,
+    files: Sequence[str],
+    layout: str = "",
+    homepage: str = "",
+    download: DownloadFn | None = None,
+) -> Callable[[LoaderFn], LoaderFn]:
+    """Decorator: register ``loader(root, *, seed, verify, progress) -> SplitSource`` under ``name``.
+
+    Args:
+        name: catalog name.
+        group: VTAB group or family.
+        description: one line.
+        num_classes: classes the loaded dataset must have; a different count is an error
+            (it usually means an incomplete download).
+        files: paths under the root that must exist for the dataset to count as present.
+        layout: human description of the files under the root, for error hints.
+        homepage: the dataset's page.
+        download: ``download(root)`` fetching the official files (with their md5s) into ``root``.
+    """
+
+    def decorate(loader: LoaderFn) -> LoaderFn:
+        _add(DatasetEntry(
+            name=name, group=group, description=description, num_classes=num_classes, kind="disk",
+            layout=layout, homepage=homepage, files=tuple(files), loader=loader, download_fn=download,
+        ))
+        return loader
+
+    return decorate
+
+
+def register_generated(
+    name: str,
+    generator: GeneratorFn,
+    *,
+    group: str,
+    description: str,
+    num_classes: int,
+    class_names: Sequence[str] | None = None,
+    splits: Sequence[str] = ("train", "val", "test"),
+) -> DatasetEntry:
+    """Register a task generated in memory, e.g. one of the embedded zoo's tasks.
+
+    Args:
+        name: catalog name.
+        generator: ``generator(split, *, seed) -> (images, labels)`` with images uint8
+            ``(N, 3, H, W)`` and labels int ``(N,)``; must be deterministic in ``seed``.
+        group: family name.
+        description: one line.
+        num_classes: labels must lie in ``0 .. num_classes - 1``.
+        class_names: defaults to ``"0" .. str(num_classes - 1)``.
+        splits: the splits the generator makes; without ``"val"``, train and val are drawn
+            from ``"train"`` by the VTAB-1k rule, with it they are used as generated.
+
+    Returns:
+        The new entry.
+    """
+    if "train" not in splits or "test" not in splits:
+        raise ValueError(f"a generated task needs 'train' and 'test' splits, got {tuple(splits)}")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names for {num_classes} classes")
+    qualname = getattr(generator, "__qualname__", type(generator).__name__)
+
+    def load(root: Path, *, seed: int, verify: bool = False, progress: Progress | None = None) -> SplitSource:
+        made = {s: TensorImageDataset(*generator(s, seed=seed)) for s in splits}
+        return SplitSource(
+            train=made["train"], val=made.get("val"), test=made["test"], class_names=names,
+            protocol="given" if "val" in made else "vtab1k", generator=f"{name}:{qualname}(seed={seed})",
+        )
+
+    return _add(DatasetEntry(
+        name=name, group=group, description=description, num_classes=num_classes, kind="generated", loader=load,
+    ))
+
+
+_builtins_loaded = False
+
+
+def _ensure_builtins() -> None:
+    """Register the VTAB loaders and the embedded zoo's tasks on first use of the catalog."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    importlib.import_module("promptkit.data.vtab")  # registers itself by decorator
+    _register_zoo_tasks()
+    _builtins_loaded = True
+
+
+def _register_zoo_tasks() -> None:
+    # The embedded task suite (promptkit/zoo/suite.py) is built separately and imported here,
+    # lazily, because it is optional for the catalog: a checkout without it still serves VTAB
+    # names and folders. Only its absence is tolerated; an ImportError raised inside the suite
+    # is a bug and propagates.
+    if importlib.util.find_spec("promptkit.zoo") is None or importlib.util.find_spec("promptkit.zoo.suite") is None:
+        return
+    suite = importlib.import_module("promptkit.zoo.suite")
+    tasks = getattr(suite, "TASKS", None)
+    generate = getattr(suite, "generate", None)
+    if tasks is None or generate is None:
+        return
+    items: Iterable[tuple[str, Any]]
+    if isinstance(tasks, Mapping):
+        items = tasks.items()
+    else:
+        items = ((t if isinstance(t, str) else t.name, t) for t in tasks)
+    for task_name, spec in items:
+        if task_name in DATASETS:  # the suite may register its tasks itself
+            continue
+        class_names = getattr(spec, "class_names", None)
+        num_classes = getattr(spec, "num_classes", None) or (len(class_names) if class_names else None)
+        if num_classes is None:
+            continue  # a task that does not state its classes cannot be validated; the suite must say
+        register_generated(
+            task_name,
+            _ZooGenerator(generate, task_name),
+            group=str(getattr(spec, "group", "zoo")),
+            description=str(getattr(spec, "description", "embedded zoo task")),
+            num_classes=int(num_classes),
+            class_names=list(class_names) if class_names else None,
+            splits=tuple(getattr(spec, "splits", ("train", "val", "test"))),
+        )
+
+
+class _ZooGenerator:
+    """``generate(task, split, *, seed)`` bound to one task (a class, not a lambda, so its name is stable)."""
+
+    def __init__(self, generate: Callable[..., tuple[Any, Any]], task: str) -> None:
+        self.generate = generate
+        self.task = task
+        self.__qualname__ = f"zoo.generate[{task}]"
+
+    def __call__(self, split: str, *, seed: int) -> tuple[Any, Any]:
+        return self.generate(self.task, split, seed=seed)
+
+
+def list_datasets() -> list[DatasetEntry]:
+    """Every catalog entry, sorted by group then name."""
+    _ensure_builtins()
+    return sorted(DATASETS.values(), key=lambda e: (e.group, e.name))
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or os.sep in text or text.startswith((".", "~"))
+
+
+def get_dataset_entry(name: str) -> DatasetEntry:
+    """The catalog entry for ``name``.
+
+    Raises:
+        DatasetNotFoundError: unknown name; the hint lists close names.
+    """
+    _ensure_builtins()
+    if name in DATASETS:
+        return DATASETS[name]
+    close = difflib.get_close_matches(name, list(DATASETS), n=3, cutoff=0.5)
+    guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    raise DatasetNotFoundError(
+        name,
+        detail="not a catalog name and not a folder",
+        hint=f"{guess}run `promptkit datasets` to list known names, or pass the path of an image folder "
+        f"with {FOLDER_LAYOUT}",
+    )
+
+
+def download_dataset(name: str, *, root: Path | None = None) -> Path:
+    """Fetch a catalog dataset's official files (verified by md5) into the root.
+
+    Downloading is always explicit: :func:`load_dataset` only downloads with ``download=True``.
+
+    Returns:
+        The root the files were placed under.
+
+    Raises:
+        DatasetNotFoundError: unknown name, a dataset with no download, or a failed download.
+    """
+    entry = get_dataset_entry(name)
+    base = dataset_root(root)
+    if entry.kind == "generated":
+        return base
+    if entry.download_fn is None:
+        raise DatasetNotFoundError(name, detail="no download is available", hint=entry.how_to_get(root))
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        entry.download_fn(base)
+    except (OSError, RuntimeError, urllib.error.URLError) as err:  # network errors, md5 mismatch (RuntimeError)
+        raise DatasetNotFoundError(
+            name, detail=f"download failed: {err}", hint=f"check the network and retry, or {entry.how_to_get(root)}"
+        ) from err
+    if not entry.is_present(base):
+        raise DatasetError(
+            f"{name}: the download finished but {', '.join(entry.files)} are not all under {base}",
+            path=str(base),
+            hint=entry.how_to_get(root),
+        )
+    return base
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike[str],
+    *,
+    root: Path | None = None,
+    download: bool = False,
+    transform: Callable[[Any], torch.Tensor] | None = None,
+    seed: int = 0,
+    image_size: int | None = None,
+    verify: bool = False,
+    progress: Progress | None = None,
+) -> Splits:
+    """Load a target task's train / val / test splits.
+
+    ``name_or_path`` is looked up in the catalog first; otherwise an existing folder is read as
+    an image folder. Write ``./name`` to force a folder whose name is also a catalog name.
+
+    Args:
+        name_or_path: catalog name (``promptkit datasets`` lists them) or image-folder path.
+        root: where named datasets live (see the module docstring); unused for folders.
+        download: fetch a missing named dataset first (needs network); never implicit.
+        transform: image -> float tensor ``(3, H, W)``, e.g. :func:`transform_for(model)
+            <promptkit.data.transforms.transform_for>`; ``None`` gives
+            :class:`~promptkit.data.datasets.DefaultTransform` (``[0, 1]``, no normalization).
+        seed: seed of the VTAB-1k train / val draw (and of generated data).
+        image_size: resize and centre-crop to this size; only with ``transform=None``.
+        verify: open every image file's header now rather than failing mid-epoch.
+        progress: ``callback(done, total)`` while verifying.
+
+    Raises:
+        DatasetNotFoundError: unknown name, missing folder, or a named dataset not under the
+            root (the hint gives the ``--download`` command and the expected layout).
+        DatasetError: the data is there but unusable (the error names the file or folder).
+        UsageError: ``transform`` and ``image_size`` together, or a negative seed.
+    """
+    if transform is not None and image_size is not None:
+        raise UsageError(
+            "image_size only applies to the default transform; got both transform and image_size",
+            hint="resize inside your transform, or drop the transform",
+        )
+    if seed < 0:
+        raise UsageError(f"seed must be >= 0, got {seed}")
+    tf = transform if transform is not None else _default_transform(image_size)
+    text = os.fspath(name_or_path)
+    _ensure_builtins()
+    if text in DATASETS and not isinstance(name_or_path, os.PathLike):
+        return _load_named(DATASETS[text], root=root, download=download, transform=tf, seed=seed, verify=verify,
+                           progress=progress)
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        source = load_image_folder(folder, verify=verify, progress=progress)
+        return make_splits(source, name=folder.resolve().name, origin=str(folder.resolve()), seed=seed, transform=tf)
+    if _looks_like_path(text) or isinstance(name_or_path, os.PathLike):
+        raise DatasetNotFoundError(
+            text,
+            detail=f"no folder at {folder.resolve()}" if not folder.exists() else f"{folder} is not a folder",
+            hint=f"pass an image folder with {FOLDER_LAYOUT}, or a catalog name (`promptkit datasets`)",
+        )
+    get_dataset_entry(text)  # raises with close names
+    raise AssertionError("unreachable")
+
+
+def _default_transform(image_size: int | None) -> Callable[[Any], torch.Tensor]:
+    from promptkit.data.datasets import DefaultTransform
+
+    return DefaultTransform(image_size)
+
+
+def _load_named(
+    entry: DatasetEntry,
+    *,
+    root: Path | None,
+    download: bool,
+    transform: Callable[[Any], torch.Tensor],
+    seed: int,
+    verify: bool,
+    progress: Progress | None,
+) -> Splits:
+    base = dataset_root(root)
+    if not entry.is_present(base):
+        if not download:
+            missing = next(rel for rel in entry.files if not (base / rel).exists())
+            raise DatasetNotFoundError(
+                entry.name, detail=f"{base / missing} does not exist", hint=entry.how_to_get(root)
+            )
+        download_dataset(entry.name, root=base)
+    assert entry.loader is not None
+    source = entry.loader(base, seed=seed, verify=verify, progress=progress)
+    _check_classes(entry, source, base)
+    return make_splits(source, name=entry.name, origin=entry.name, seed=seed, transform=transform)
+
+
+def _check_classes(entry: DatasetEntry, source: SplitSource, base: Path) -> None:
+    found = len(source.class_names)
+    if entry.num_classes is not None and found != entry.num_classes:
+        raise DatasetError(
+            f"{entry.name}: found {found} classes under {base}, expected {entry.num_classes}",
+            path=str(base),
+            hint=f"the files look incomplete; remove them and {entry.how_to_get(base)}",
+        )
+    for split, data in (("train", source.train), ("val", source.val), ("test", source.test)):
+        if data is None or len(data) == 0:
+            if data is not None or split != "val":
+                raise DatasetError(
+                    f"{entry.name}: the {split} split is empty", path=str(base), hint=entry.how_to_get(base)
+                )
+            continue
+        lo, hi = int(data.labels.min()), int(data.labels.max())
+        if lo < 0 or hi >= found:
+            raise DatasetError(
+                f"{entry.name}: {split} labels span {lo}..{hi}, outside 0..{found - 1}", path=str(base),
+                hint="the label files do not match the class list; re-extract or re-download the dataset",
+            )
