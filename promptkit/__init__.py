@@ -12,7 +12,22 @@ from typing import Any
 from promptkit._version import __version__
 
 # public name -> module that defines it
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "BackboneIdentity": "promptkit.identity",
+    "PromptGeometry": "promptkit.identity",
+    "SCORES": "promptkit.scores",
+    "get_score": "promptkit.scores",
+    "hscore": "promptkit.scores",
+    "logme": "promptkit.scores",
+    "score_all": "promptkit.scores",
+    "shrinkage_hscore": "promptkit.scores",
+    "LinearProbe": "promptkit.probe",
+    "fit_linear_probe": "promptkit.probe",
+    "probe_accuracy": "promptkit.probe",
+    "select_l2": "promptkit.probe",
+    "mean_std": "promptkit.stats",
+    "spearman": "promptkit.stats",
+}
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
