@@ -251,6 +251,12 @@ def _data_config(model: nn.Module) -> dict[str, Any]:
     from timm.data import resolve_model_data_config
 
     try:
-        return dict(resolve_model_data_config(model))
+        cfg = dict(resolve_model_data_config(model))
     except Exception:  # models built in code may lack a pretrained_cfg; timm defaults are fine then
-        return {}
+        cfg = {}
+    # timm keeps the pretrained cfg's input size even when img_size=... was overridden; the
+    # patch embedding's size is what a fixed-size model actually accepts.
+    img_size = getattr(model.patch_embed, "img_size", None)
+    if img_size is not None and not getattr(model, "dynamic_img_size", False):
+        cfg["input_size"] = (3, int(img_size[0]), int(img_size[1]))
+    return cfg
