@@ -11,7 +11,7 @@ import typer
 from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
-from . import registry_cmds
+from . import hub_cmds, registry_cmds
 
 __all__ = ["app", "main"]
 
@@ -39,6 +39,7 @@ def _root(
 
 
 registry_cmds.register(app)
+hub_cmds.register(app)
 datasets_cmd.register(app)
 # Command groups added by later modules register here, one line each.
 

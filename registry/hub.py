@@ -1,0 +1,494 @@
+"""Push prompt versions to the Hugging Face Hub and pull them back, validated, into the registry.
+
+A pushed repo holds, in one commit: ``prompt.safetensors`` (the stored file, byte for byte, with
+its embedded manifest), ``manifest.json`` (the version's record) and ``README.md`` (the model
+card, :mod:`promptkit.registry.card`); the commit is tagged ``v<version>``. ``pull`` downloads a
+revision into the Hugging Face cache, checks everything before the registry is touched (file
+structure without unpickling, schema, tensor values, content digest, agreement of
+``manifest.json`` with the file) and imports the file as a new local version that records where
+it came from; the same content pulled twice is stored once.
+
+Everything goes through ``huggingface_hub``: tokens come from ``token=``, else ``HF_TOKEN``,
+else the stored login (``hf auth login``), and are never put in messages. ``HF_ENDPOINT``,
+``HF_HUB_OFFLINE``, ``HF_HOME`` and ``HF_HUB_CACHE`` are read when a function is called (the
+library reads them once, at import). Hub failures become one-line promptkit errors with the
+next step, in one place (:func:`_translated`).
+
+>>> from promptkit.registry import Registry
+>>> from promptkit.registry.hub import pull, push
+>>> push(Registry(), "dtd-hg", repo_id="me/dtd-hg")          # doctest: +SKIP
+>>> pull(Registry(), "me/dtd-hg@v1").manifest.ref             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from promptkit._version import __version__
+from promptkit.errors import (
+    HubAuthError,
+    HubError,
+    HubNotFoundError,
+    HubOfflineError,
+    InvalidAssetError,
+    PromptkitError,
+    UsageError,
+)
+
+from .card import render_card
+from .files import read_prompt_file
+from .manifest import Manifest, Origin, parse_manifest
+from .refs import validate_name
+
+if TYPE_CHECKING:
+    from .store import Registry
+
+__all__ = [
+    "CARD_FILE",
+    "DEFAULT_ENDPOINT",
+    "MANIFEST_FILE",
+    "PROMPT_FILE",
+    "PullResult",
+    "PushResult",
+    "hub_cache_dir",
+    "hub_endpoint",
+    "hub_offline",
+    "parse_repo_spec",
+    "pull",
+    "push",
+    "validate_download",
+]
+
+PROMPT_FILE = "prompt.safetensors"
+MANIFEST_FILE = "manifest.json"
+CARD_FILE = "README.md"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+MAX_PROMPT_BYTES = 1 << 30  # a ViT-L deep prompt with a head is ~10 MB; refuse absurd downloads
+MAX_MANIFEST_BYTES = 16 << 20
+_TRUE = {"1", "ON", "YES", "TRUE"}
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_REVISION = re.compile(r"^[^\s\x00-\x1f\x7f~^:?*\[\\]+$")
+# Fields that may differ between manifest.json (the pushed record) and the manifest embedded in
+# the file: the registry assigns name and version, tags are mutable, origin is local history.
+_RECORD_ONLY = frozenset({"name", "version", "tags", "origin"})
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did: the version pushed and where it landed."""
+
+    manifest: Manifest
+    repo_id: str
+    endpoint: str
+    revision: str  # branch committed to ("main" unless --revision)
+    commit_sha: str
+    commit_url: str
+    pr_url: str | None  # with create_pr: the pull request opened instead of a branch commit
+    tag: str | None  # "v<version>"; None for a pull request
+    files: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return f"{self.endpoint}/{self.repo_id}"
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull did: the local version holding the downloaded prompt."""
+
+    manifest: Manifest  # the local version (new, or the existing one with the same content)
+    repo_id: str
+    endpoint: str
+    revision: str
+    commit_sha: str
+    created: bool  # False when the same content was already stored under that name
+    path: Path  # the stored .safetensors
+
+
+def hub_endpoint(endpoint: str | None = None) -> str:
+    """``endpoint``, else ``$HF_ENDPOINT``, else ``https://huggingface.co`` (no trailing slash)."""
+    return (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set now, or was when huggingface_hub loaded."""
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    if env.upper() in _TRUE:
+        return True
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) and "HF_HUB_OFFLINE" not in os.environ
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face cache as the environment says now: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get("HF_HOME") or xdg / "huggingface").expanduser() / "hub"
+
+
+def parse_repo_spec(spec: str) -> tuple[str, str | None]:
+    """Split ``ns/name[@revision]`` into the repo id and the revision (None: the default branch)."""
+    repo_id, sep, revision = (spec or "").strip().partition("@")
+    _check_repo_id(repo_id)
+    if sep and not _REVISION.match(revision):
+        raise UsageError(
+            f"invalid revision {revision!r} in {spec!r}",
+            hint="give a branch, tag or commit after '@', e.g. me/dtd-hg@v3 or me/dtd-hg@main",
+        )
+    return repo_id, (revision if sep else None)
+
+
+def _check_repo_id(repo_id: str) -> str:
+    if not _REPO_ID.match(repo_id or "") or len(repo_id) > 96 or ".." in repo_id or "--" in repo_id or (
+        repo_id.endswith(".git")
+    ):
+        raise UsageError(
+            f"invalid Hub repo id {repo_id!r}",
+            hint="write it as namespace/name with letters, digits, '.', '_' and '-', e.g. me/dtd-hg",
+        )
+    return repo_id
+
+
+# -- push ---------------------------------------------------------------------------------
+
+
+def push(
+    registry: Registry,
+    ref: str,
+    *,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    create_pr: bool = False,
+    message: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> PushResult:
+    """Publish one version to a Hub model repo in a single commit, tagged ``v<version>``.
+
+    The version is loaded (and so verified against its recorded digests) first; the files are
+    written to a temporary folder and uploaded with ``HfApi.upload_folder``.
+
+    Args:
+        registry: where the version lives.
+        ref: any reference (``name``, ``name:3``, ``name@alias``, ``name@sha256:..``).
+        repo_id: ``namespace/name`` on the Hub; created if missing (``private`` applies then).
+        revision: branch to commit to, created from ``main`` if missing.
+        create_pr: open a pull request against ``main`` instead of committing (not tagged).
+        message: commit message [default: ``promptkit push <ref>``].
+        token: a Hub token; None lets huggingface_hub use ``HF_TOKEN`` or the stored login.
+        endpoint: the Hub URL; None reads ``HF_ENDPOINT`` now.
+
+    Raises:
+        HubAuthError: no or a refused token, or no write access (401/403).
+        HubOfflineError: ``HF_HUB_OFFLINE`` is set.
+        HubError: the Hub could not be reached or answered with an error.
+    """
+    _check_repo_id(repo_id)
+    if revision is not None and not _REVISION.match(revision):
+        raise UsageError(f"invalid revision {revision!r}", hint="give a branch name, e.g. --revision dev")
+    if create_pr and revision not in (None, "main"):
+        raise UsageError(
+            "a pull request always targets main", hint="drop --revision, or drop --create-pr to commit to the branch"
+        )
+    endpoint = hub_endpoint(endpoint)
+    if hub_offline():
+        raise HubOfflineError(
+            f"cannot push to {repo_id}: HF_HUB_OFFLINE is set", repo_id=repo_id,
+            hint="unset HF_HUB_OFFLINE (or set it to 0) to reach the Hub",
+        )
+    asset = registry.load(ref)  # verifies the stored file against its record
+    manifest = asset.manifest
+    data = asset.path.read_bytes()
+    read_prompt_file(asset.path, data=data)  # the bytes we upload are the bytes we checked
+    files = {
+        PROMPT_FILE: "the prompt tensors, with the manifest embedded in the safetensors metadata",
+        MANIFEST_FILE: "the version's manifest (backbone identity, geometry, training, metrics, lineage)",
+        CARD_FILE: "this card",
+    }
+    card = render_card(manifest, repo_id=repo_id, source_repos=_source_repos(registry, manifest), files=files)
+    branch = revision or "main"
+    commit_message = message or f"promptkit push {manifest.ref} (sha256:{manifest.sha256[:12]})"
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token, library_name="promptkit", library_version=__version__)
+    with tempfile.TemporaryDirectory(prefix="promptkit-push-") as tmp:
+        folder = Path(tmp)
+        (folder / PROMPT_FILE).write_bytes(data)
+        (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        (folder / CARD_FILE).write_text(card, encoding="utf-8")
+        with _quiet(), _translated("push to", repo_id=repo_id, revision=branch, endpoint=endpoint, token=token):
+            # private=None keeps the namespace's default visibility for new repos.
+            api.create_repo(repo_id, repo_type="model", private=True if private else None, exist_ok=True)
+            if branch != "main" and not branch.startswith("refs/pr/"):
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
+            info = api.upload_folder(
+                repo_id=repo_id, folder_path=folder, repo_type="model", revision=None if create_pr else branch,
+                create_pr=create_pr, commit_message=commit_message,
+                commit_description=f"{manifest.ref}: {manifest.backbone.timm_name}, {manifest.geometry.short()}",
+            )
+            tag = None
+            if not create_pr:
+                tag = f"v{manifest.version}"
+                # An existing tag is left where it is (e.g. a re-push of the same version); tags are never moved.
+                api.create_tag(repo_id, tag=tag, revision=info.oid, exist_ok=True,
+                               tag_message=f"{manifest.ref} sha256:{manifest.sha256}")
+    return PushResult(
+        manifest=manifest, repo_id=repo_id, endpoint=endpoint, revision=branch, commit_sha=info.oid,
+        commit_url=info.commit_url, pr_url=info.pr_url, tag=tag, files=tuple(files),
+    )
+
+
+def _source_repos(registry: Registry, manifest: Manifest) -> dict[str, str]:
+    """Hub repos of lineage sources: recorded in the lineage, or the origin of a pulled local source."""
+    out: dict[str, str] = {}
+    for source in manifest.lineage.sources if manifest.lineage else []:
+        if source.hub_repo:
+            out[source.ref] = source.hub_repo
+            continue
+        try:
+            local = registry.resolve(source.ref)
+        except PromptkitError:
+            continue  # the card then says "local only"
+        if local.sha256 == source.sha256 and local.origin is not None:
+            out[source.ref] = local.origin.repo_id
+    return out
+
+
+# -- pull ---------------------------------------------------------------------------------
+
+
+def pull(
+    registry: Registry,
+    spec: str,
+    *,
+    name: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> PullResult:
+    """Download ``ns/name[@revision]``, validate it, and import it as a local version.
+
+    Nothing is written to the registry unless every check passes (:func:`validate_download`).
+    With ``HF_HUB_OFFLINE`` set, only the Hugging Face cache is read.
+
+    Args:
+        registry: where to import.
+        spec: ``namespace/name`` with an optional ``@branch``, ``@tag`` (``@v3``) or ``@commit``.
+        name: local name [default: the name recorded in the repo's manifest.json].
+        token: a Hub token; None lets huggingface_hub use ``HF_TOKEN`` or the stored login.
+        endpoint: the Hub URL; None reads ``HF_ENDPOINT`` now.
+        cache_dir: the Hugging Face cache; None reads ``HF_HUB_CACHE``/``HF_HOME`` now.
+
+    Raises:
+        HubNotFoundError: no such repo, revision, or no prompt in it.
+        HubAuthError: the repo is private or gated and the token does not give access.
+        HubOfflineError: offline and not in the cache.
+        InvalidAssetError: the downloaded content fails validation (nothing is imported).
+    """
+    repo_id, revision = parse_repo_spec(spec)
+    if name is not None:
+        validate_name(name)
+    endpoint = hub_endpoint(endpoint)
+    offline = hub_offline()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_cache_dir()
+
+    from huggingface_hub import snapshot_download
+
+    with _quiet(), _translated("pull", repo_id=repo_id, revision=revision or "main", endpoint=endpoint, token=token,
+                               offline=offline):
+        snapshot = snapshot_download(
+            repo_id, repo_type="model", revision=revision, cache_dir=cache, endpoint=endpoint, token=token,
+            local_files_only=offline, allow_patterns=[PROMPT_FILE, MANIFEST_FILE],
+            library_name="promptkit", library_version=__version__,
+        )
+    folder = Path(snapshot)
+    commit_sha = folder.name  # the cache keeps each snapshot under its commit hash
+    data, record = validate_download(folder, repo_id=repo_id, commit_sha=commit_sha)
+    target = name or record.name
+    digest = record.sha256
+    existed = any(
+        e.manifest.name == target and e.manifest.sha256 == digest and not e.builtin for e in registry.list(name=target)
+    )
+    origin = Origin(repo_id=repo_id, commit_sha=commit_sha, revision=revision or "main", endpoint=endpoint,
+                    pulled_at=datetime.now(timezone.utc))
+    with tempfile.TemporaryDirectory(prefix="promptkit-pull-") as tmp:
+        # Import the very bytes that were validated, not the cache file (which could change meanwhile).
+        staged = Path(tmp) / PROMPT_FILE
+        staged.write_bytes(data)
+        manifest = registry.import_file(staged, name=target, origin=origin, tags=record.tags, dedupe=True)
+    return PullResult(
+        manifest=manifest, repo_id=repo_id, endpoint=endpoint, revision=revision or "main", commit_sha=commit_sha,
+        created=not existed, path=registry.path_of(manifest.ref),
+    )
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence huggingface_hub's progress bars for the block: the library does not print (the CLI renders).
+
+    An explicit ``HF_HUB_DISABLE_PROGRESS_BARS`` wins, as huggingface_hub documents.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import disable_progress_bars
+
+    if constants.HF_HUB_DISABLE_PROGRESS_BARS is not None:
+        yield
+        return
+    with disable_progress_bars():
+        yield
+
+
+def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[bytes, Manifest]:
+    """Check a downloaded snapshot; return the prompt file's bytes and the manifest.json record.
+
+    Checks: both files present and of sane size; manifest.json passes the schema (which requires
+    the backbone identity); the prompt file is a well-formed safetensors file (read without
+    unpickling) with finite tensors matching its embedded manifest and content digest; and
+    manifest.json agrees with the embedded manifest on everything but name, version, tags and origin.
+
+    Raises:
+        HubNotFoundError: a file is missing (not a promptkit repo).
+        InvalidAssetError: anything else, naming the repo, commit and problem.
+    """
+    where = f"{repo_id}@{commit_sha[:12]}"
+    paths = {f: folder / f for f in (PROMPT_FILE, MANIFEST_FILE)}
+    for fname, path in paths.items():
+        if not path.is_file():
+            raise HubNotFoundError(
+                f"{where} has no {fname}: it is not a promptkit prompt repo", repo_id=repo_id,
+                hint="check the repo id; promptkit repos are made by `promptkit push`",
+            )
+    limits = {PROMPT_FILE: MAX_PROMPT_BYTES, MANIFEST_FILE: MAX_MANIFEST_BYTES}
+    for fname, path in paths.items():
+        if path.stat().st_size > limits[fname]:
+            raise InvalidAssetError(f"{fname} is larger than {limits[fname]} bytes; refused", source=where)
+    record = parse_manifest(paths[MANIFEST_FILE].read_bytes(), source=f"{where}/{MANIFEST_FILE}")
+    data = paths[PROMPT_FILE].read_bytes()
+    _, embedded = read_prompt_file(Path(f"{where}/{PROMPT_FILE}"), data=data)
+    mine, theirs = record.model_dump(), embedded.model_dump()
+    differ = sorted(k for k in mine if k not in _RECORD_ONLY and mine[k] != theirs.get(k))
+    if differ:
+        raise InvalidAssetError(
+            f"{MANIFEST_FILE} disagrees with {PROMPT_FILE} on {', '.join(differ)}; refused", source=where,
+            hint="the repo was edited by hand or corrupted; ask its owner to push it again with `promptkit push`",
+        )
+    return data, record
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def _secrets(token: str | None) -> list[str]:
+    """Every token value that could appear in a server's or library's message."""
+    values = [token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
+    try:
+        from huggingface_hub.utils import get_token
+
+        values.append(get_token())
+    except Exception:  # a broken token store must not mask the real error
+        pass
+    return [v for v in values if v and len(v) >= 4]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return " ".join(text.split())  # one line
+
+
+@contextmanager
+def _translated(
+    action: str, *, repo_id: str, revision: str, endpoint: str, token: str | None, offline: bool = False
+) -> Iterator[None]:
+    """Turn huggingface_hub and transport errors into promptkit's one-line Hub errors (the only place)."""
+    try:
+        yield
+    except PromptkitError:
+        raise
+    except Exception as err:
+        mapped = _hub_error(err, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
+                            token=token, offline=offline)
+        if mapped is None:
+            raise
+        raise mapped from None  # the library's message may quote URLs and server text; ours is one line
+
+
+def _hub_error(
+    err: BaseException, *, action: str, repo_id: str, revision: str, endpoint: str, token: str | None, offline: bool
+) -> PromptkitError | None:
+    """The promptkit error for a huggingface_hub or transport error, or None for anything else."""
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    repo_url = f"{endpoint}/{repo_id}"
+    login = "log in with `hf auth login` or set HF_TOKEN to a token that can access it"
+    if isinstance(err, hf.LocalEntryNotFoundError) and isinstance(err.__cause__, hf.HfHubHTTPError):
+        # snapshot_download wraps an HTTP error it could not recover from with the cache: report the cause.
+        return _hub_error(err.__cause__, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
+                          token=token, offline=offline)
+    if isinstance(err, (hf.OfflineModeIsEnabled, hf.LocalEntryNotFoundError)):
+        if offline or isinstance(err, hf.OfflineModeIsEnabled) or isinstance(err.__cause__, hf.OfflineModeIsEnabled):
+            return HubOfflineError(
+                f"cannot {action} {repo_id}@{revision}: HF_HUB_OFFLINE is set and it is not in the Hugging Face "
+                "cache", repo_id=repo_id, hint="pull it once with network access, or unset HF_HUB_OFFLINE",
+            )
+        return HubError(
+            f"cannot {action} {repo_id}@{revision}: the Hub at {endpoint} could not be reached and it is not in "
+            "the Hugging Face cache", repo_id=repo_id,
+            hint="check your network connection and HF_ENDPOINT, then retry",
+        )
+    if isinstance(err, hf.GatedRepoError):
+        return HubAuthError(
+            f"cannot {action} {repo_id}: the repo is gated and this account has not been granted access",
+            repo_id=repo_id, hint=f"request access at {repo_url}, then {login}",
+        )
+    if isinstance(err, hf.RevisionNotFoundError):
+        return HubNotFoundError(
+            f"revision {revision!r} not found in {repo_id}", repo_id=repo_id,
+            hint=f"check the branch, tag or commit (tags are v<version>) at {repo_url}, or omit @REVISION for main",
+        )
+    if isinstance(err, hf.RemoteEntryNotFoundError):
+        return HubNotFoundError(
+            f"{repo_id}@{revision} lacks a file promptkit needs: it is not a promptkit prompt repo", repo_id=repo_id,
+            hint="check the repo id; promptkit repos are made by `promptkit push`",
+        )
+    if isinstance(err, hf.HfHubHTTPError):
+        status = err.response.status_code if getattr(err, "response", None) is not None else 0
+        if status == 401:
+            return HubAuthError(
+                f"the Hub refused the credentials to {action} {repo_id} (401: no token, an invalid token, or a "
+                "private repo)", repo_id=repo_id, hint=login,
+            )
+        if status == 403:
+            return HubAuthError(
+                f"the token may not {action} {repo_id} (403: no write access to this namespace or repo)",
+                repo_id=repo_id, hint="use a token with write access to the namespace (hf auth login)",
+            )
+        if isinstance(err, hf.RepositoryNotFoundError) or status == 404:
+            return HubNotFoundError(
+                f"repository {repo_id} not found on {endpoint}", repo_id=repo_id,
+                hint=f"check the repo id; if it is private, {login}",
+            )
+        detail = _scrub(err.server_message or "", _secrets(token))[:200]
+        return HubError(
+            f"the Hub answered {status} to {action} {repo_id}" + (f": {detail}" if detail else ""), repo_id=repo_id,
+            hint="retry later; if it persists, check https://status.huggingface.co",
+        )
+    if isinstance(err, httpx2.TransportError):
+        return HubError(
+            f"cannot {action} {repo_id}: the Hub at {endpoint} could not be reached ({type(err).__name__})",
+            repo_id=repo_id, hint="check your network connection and HF_ENDPOINT, then retry",
+        )
+    return None
