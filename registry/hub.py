@@ -341,13 +341,16 @@ def _quiet() -> Iterator[None]:
     An explicit ``HF_HUB_DISABLE_PROGRESS_BARS`` wins, as huggingface_hub documents.
     """
     from huggingface_hub import constants
-    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    if constants.HF_HUB_DISABLE_PROGRESS_BARS is not None:
+    if constants.HF_HUB_DISABLE_PROGRESS_BARS is not None or are_progress_bars_disabled():
         yield
         return
-    with disable_progress_bars():
+    disable_progress_bars()
+    try:
         yield
+    finally:
+        enable_progress_bars()
 
 
 def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[bytes, Manifest]:
@@ -390,6 +393,20 @@ def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[b
 # -- errors ---------------------------------------------------------------------------------
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection and timeout errors of the HTTP client huggingface_hub uses (httpx2 in 2.x, requests before)."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
+                         ("requests", "ConnectionError"), ("requests", "Timeout")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def _secrets(token: str | None) -> list[str]:
     """Every token value that could appear in a server's or library's message."""
     values = [token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
@@ -429,8 +446,10 @@ def _hub_error(
     err: BaseException, *, action: str, repo_id: str, revision: str, endpoint: str, token: str | None, offline: bool
 ) -> PromptkitError | None:
     """The promptkit error for a huggingface_hub or transport error, or None for anything else."""
-    import httpx2
     from huggingface_hub import errors as hf
+
+    # Older huggingface_hub releases have no RemoteEntryNotFoundError (their EntryNotFoundError is remote).
+    remote_entry_missing = getattr(hf, "RemoteEntryNotFoundError", hf.EntryNotFoundError)
 
     repo_url = f"{endpoint}/{repo_id}"
     login = "log in with `hf auth login` or set HF_TOKEN to a token that can access it"
@@ -459,7 +478,7 @@ def _hub_error(
             f"revision {revision!r} not found in {repo_id}", repo_id=repo_id,
             hint=f"check the branch, tag or commit (tags are v<version>) at {repo_url}, or omit @REVISION for main",
         )
-    if isinstance(err, hf.RemoteEntryNotFoundError):
+    if isinstance(err, remote_entry_missing):
         return HubNotFoundError(
             f"{repo_id}@{revision} lacks a file promptkit needs: it is not a promptkit prompt repo", repo_id=repo_id,
             hint="check the repo id; promptkit repos are made by `promptkit push`",
@@ -486,7 +505,7 @@ def _hub_error(
             f"the Hub answered {status} to {action} {repo_id}" + (f": {detail}" if detail else ""), repo_id=repo_id,
             hint="retry later; if it persists, check https://status.huggingface.co",
         )
-    if isinstance(err, httpx2.TransportError):
+    if isinstance(err, _transport_errors()):
         return HubError(
             f"cannot {action} {repo_id}: the Hub at {endpoint} could not be reached ({type(err).__name__})",
             repo_id=repo_id, hint="check your network connection and HF_ENDPOINT, then retry",

@@ -66,6 +66,16 @@ class TestPush:
         lfs_calls = [p for p in hub.requests() if "lfs" in p]
         assert bool(lfs_calls) == (hub.upload_mode == "lfs")
 
+    def test_draws_no_progress_bars_and_restores_them(self, make_hub, src, dst, capsys):
+        from huggingface_hub.utils import are_progress_bars_disabled
+
+        make_hub(upload_mode="lfs")  # the LFS path is the one that draws upload bars
+        add_prompt(src)
+        push(src, "dtd-hg", repo_id=REPO)
+        pull(dst, REPO)
+        assert capsys.readouterr().err == ""
+        assert not are_progress_bars_disabled()
+
     def test_model_card_parses_with_library_name(self, hub, src):
         from huggingface_hub import ModelCard
 
