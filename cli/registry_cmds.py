@@ -28,7 +28,7 @@ def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
 
 
 def _entry_json(entry) -> dict:
-    data = json.loads(entry.manifest.model_dump_json())
+    data = entry.manifest.model_dump(mode="json")
     data["ref"] = entry.manifest.ref
     data["aliases"] = list(entry.aliases)
     data["builtin"] = entry.builtin

@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from promptkit._version import __version__
 from promptkit.errors import (
     AssetNotFoundError,
@@ -104,6 +106,14 @@ class VerifyReport:
         return not self.issues
 
 
+class _Record(BaseModel):
+    """``record.json``: the authoritative manifest of a version and the digest of its file."""
+
+    manifest: Manifest
+    file_sha256: str
+    file_size: int
+
+
 class _Store:
     """One registry folder (the user's, writable; or the built-in collection, read-only)."""
 
@@ -122,12 +132,15 @@ class _Store:
     # -- reading -------------------------------------------------------------
     def versions(self, name: str) -> list[int]:
         """Committed versions of ``name``, ascending (a folder without a record is not committed)."""
-        vdir = self.name_dir(name) / "versions"
+        vdir = os.path.join(self.name_dir(name), "versions")  # plain strings: this runs per version in `list`
         try:
             names = os.listdir(vdir)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(int(v) for v in names if v.isdigit() and (vdir / v / RECORD_NAME).is_file())
+        return sorted(int(v) for v in names if v.isdigit() and os.path.isfile(os.path.join(vdir, v, RECORD_NAME)))
+
+    def has_version(self, name: str, version: int) -> bool:
+        return (self.version_dir(name, version) / RECORD_NAME).is_file()
 
     def names(self) -> list[str]:
         base = self.root / "assets"
@@ -155,7 +168,14 @@ class _Store:
             ) from None
 
     def manifest(self, name: str, version: int) -> Manifest:
-        return parse_manifest(self.record(name, version)["manifest"], source=f"{name}:{version}")
+        path = os.path.join(self.name_dir(name), "versions", str(version), RECORD_NAME)
+        try:
+            with open(path, "rb") as fh:
+                return _Record.model_validate_json(fh.read()).manifest  # one pass of pydantic-core's parser
+        except FileNotFoundError:
+            raise AssetNotFoundError(f"{name}:{version}") from None
+        except ValueError:
+            return parse_manifest(self.record(name, version).get("manifest"), source=f"{name}:{version}")
 
     def aliases(self, name: str) -> dict[str, int]:
         try:
@@ -226,6 +246,10 @@ class Registry:
 
     def _locate(self, ref: str | Reference) -> tuple[_Store, int]:
         r = parse_reference(ref) if isinstance(ref, str) else ref
+        if r.version is not None:  # fast path: one stat per store, no listing
+            for store in self._stores():
+                if store.has_version(r.name, r.version):
+                    return store, r.version
         store = self._store_for(r.name)
         versions = store.versions(r.name)
         if r.version is not None:
