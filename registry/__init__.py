@@ -6,6 +6,7 @@
 """
 
 from .files import content_digest, read_prompt_file
+from .hub import PullResult, PushResult, pull, push
 from .manifest import AssetSpec, DatasetInfo, HeadInfo, Lineage, LineageSource, Manifest, Origin, parse_manifest
 from .refs import Reference, parse_reference, validate_name
 from .store import Asset, Entry, Registry, VerifyIssue, VerifyReport
@@ -20,6 +21,8 @@ __all__ = [
     "LineageSource",
     "Manifest",
     "Origin",
+    "PullResult",
+    "PushResult",
     "Reference",
     "Registry",
     "VerifyIssue",
@@ -27,6 +30,8 @@ __all__ = [
     "content_digest",
     "parse_manifest",
     "parse_reference",
+    "pull",
+    "push",
     "read_prompt_file",
     "validate_name",
 ]
