@@ -83,7 +83,7 @@ def optimizer_to_flat(optimizer: torch.optim.Optimizer, prefix: str = "optim.") 
     for pid, entry in sd["state"].items():
         for name, value in entry.items():
             if isinstance(value, Tensor):
-                tensors[f"{prefix}{pid}.{name}"] = value
+                tensors[f"{prefix}{pid}.{name}"] = value.detach().clone()  # a snapshot, not the live buffer
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
