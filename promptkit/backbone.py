@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from torch import nn
 from promptkit.errors import UsageError, WeightsError
 from promptkit.identity import BackboneIdentity
 
-__all__ = ["Backbone", "load_backbone", "state_dict_sha256"]
+__all__ = ["BACKBONES", "Backbone", "load_backbone", "register_backbone", "state_dict_sha256"]
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
@@ -117,6 +117,23 @@ class Backbone:
         return cls(model=model, identity=identity, data_config=_data_config(model))
 
 
+# Named backbones that are not plain timm names (e.g. the embedded zoo's small ViT and its
+# shipped weights): name -> loader(*, weights, pretrained, **kwargs) -> Backbone.
+BACKBONES: dict[str, Callable[..., Backbone]] = {}
+
+
+def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Register a loader that :func:`load_backbone` uses for ``name`` instead of timm's factory."""
+
+    def deco(loader: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        if name in BACKBONES:
+            raise ValueError(f"backbone {name!r} is already registered")
+        BACKBONES[name] = loader
+        return loader
+
+    return deco
+
+
 def load_backbone(
     name: str,
     *,
@@ -127,8 +144,8 @@ def load_backbone(
     """Load a frozen timm Vision Transformer by name.
 
     Args:
-        name: a timm model name, optionally with a pretrained tag
-            (``"vit_base_patch16_224.augreg_in21k"``).
+        name: a name registered with :func:`register_backbone`, or a timm model name,
+            optionally with a pretrained tag (``"vit_base_patch16_224.augreg_in21k"``).
         weights: a local weights file to load instead of downloading; takes precedence over
             ``pretrained``.
         pretrained: download timm's pretrained weights (ignored when ``weights`` is given);
@@ -143,6 +160,8 @@ def load_backbone(
         WeightsError: pretrained weights could not be downloaded, or the local file is missing,
             unreadable, or does not fit the architecture.
     """
+    if name in BACKBONES:
+        return BACKBONES[name](weights=weights, pretrained=pretrained, **timm_kwargs)
     import timm
 
     arch, tag = timm.models.split_model_name_tag(name)

@@ -73,8 +73,16 @@ def autocast(device: torch.device, precision: str = "fp32") -> contextlib.Abstra
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def loader_kwargs(device: torch.device, num_workers: int = 0) -> dict[str, Any]:
-    """DataLoader settings that help on ``device``: worker processes, and pinned memory for CUDA."""
+def loader_kwargs(device: torch.device, num_workers: int | None = 0, dataset: Any = None) -> dict[str, Any]:
+    """DataLoader settings that help on ``device``: worker processes, and pinned memory for CUDA.
+
+    ``num_workers=None`` picks :func:`promptkit.data.loader.default_num_workers` for ``dataset``
+    (none for in-memory data or on 2-core machines, several on CUDA).
+    """
+    if num_workers is None:
+        from promptkit.data.loader import default_num_workers
+
+        num_workers = default_num_workers(dataset, device)
     kwargs: dict[str, Any] = {"num_workers": num_workers, "pin_memory": device.type == "cuda"}
     if num_workers > 0:
         kwargs["persistent_workers"] = False  # loaders are rebuilt per pass; workers must not outlive them

@@ -47,7 +47,7 @@ def extract_features(
     batch_size: int = 128,
     device: str | torch.device | None = None,
     precision: str = "fp32",
-    num_workers: int = 0,
+    num_workers: int | None = None,
     use_prompt: bool = True,
     progress: Progress | None = None,
 ) -> tuple[Tensor, Tensor]:
@@ -59,7 +59,7 @@ def extract_features(
         batch_size: images per forward pass.
         device: ``auto``, ``cpu``, ``cuda[:N]``, ``mps``; ``None`` keeps the model's device.
         precision: ``fp32`` or ``bf16`` (autocast); the output is float32 either way.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes; ``None`` picks a default for the dataset and device.
         use_prompt: ``False`` gives the frozen backbone's features (no prompt).
         progress: ``callback(images_done, images_total)`` after each batch.
 
@@ -75,7 +75,7 @@ def extract_features(
     was_training = model.training
     model.eval()
     total = len(dataset)  # type: ignore[arg-type]
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, **loader_kwargs(dev, num_workers))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, **loader_kwargs(dev, num_workers, dataset))
     feats, labels, done = [], [], 0
     try:
         for images, y in loader:
@@ -192,7 +192,7 @@ class FeatureCache:
         batch_size: int = 128,
         device: str | torch.device | None = None,
         precision: str = "fp32",
-        num_workers: int = 0,
+        num_workers: int | None = None,
         use_prompt: bool = True,
         progress: Progress | None = None,
     ) -> tuple[Tensor, Tensor]:

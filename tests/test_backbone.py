@@ -143,3 +143,23 @@ class TestBackboneFromModel:
         assert b.model.num_classes == 0 and not b.model.training
         assert b.identity.pretrained_tag == "zoo-v1"
         assert b.identity.weights_sha256 == state_dict_sha256(vit.state_dict())
+
+
+class TestRegisterBackbone:
+    def test_registered_loader_takes_precedence(self):
+        from promptkit.backbone import BACKBONES, register_backbone
+
+        calls = []
+
+        @register_backbone("test-zoo-vit")
+        def loader(*, weights=None, pretrained=True, **kwargs):
+            calls.append((weights, pretrained, kwargs))
+            return load_backbone("vit_tiny_patch16_224", pretrained=False, **TINY)
+
+        try:
+            b = load_backbone("test-zoo-vit", weights="w.safetensors", img_size=32)
+            assert isinstance(b, Backbone) and calls == [("w.safetensors", True, {"img_size": 32})]
+            with pytest.raises(ValueError, match="already registered"):
+                register_backbone("test-zoo-vit")(loader)
+        finally:
+            BACKBONES.pop("test-zoo-vit")

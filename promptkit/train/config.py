@@ -64,10 +64,10 @@ class TrainConfig:
     gpa_sigma: float | None = None  # and its standard deviation in epochs
 
     # -- runtime -----------------------------------------------------------------------------
-    seed: int = 0  # seeds the init, the shuffling and torch's global RNG
+    seed: int = 0  # seeds the init, the per-epoch shuffling and torch's global RNG (random transforms)
     device: str = "auto"  # auto | cpu | cuda[:N] | mps
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast for the backbone forward (GPUs)
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int | None = None  # DataLoader workers; None: promptkit.data.loader.default_num_workers
     eval_batch_size: int | None = None  # None: batch_size
     grad_checkpointing: bool = False  # recompute block activations in backward (saves memory on GPUs)
 
@@ -98,8 +98,10 @@ class TrainConfig:
             raise bad("gpa_mu" if self.gpa_mu is None else "gpa_sigma", "Gaussian prompt aggregation needs both")
         if self.gpa_sigma is not None and self.gpa_sigma <= 0:
             raise bad("gpa_sigma", "must be positive")
-        if self.seed < 0 or self.num_workers < 0:
-            raise bad("seed" if self.seed < 0 else "num_workers", "must be >= 0")
+        if self.seed < 0:
+            raise bad("seed", "must be >= 0")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise bad("num_workers", "must be >= 0")
         if self.probe_l2 is not None and self.probe_l2 < 0:
             raise bad("probe_l2", "must be >= 0")
 

@@ -75,7 +75,7 @@ def evaluate(
     batch_size: int = 128,
     device: str | torch.device = "auto",
     precision: str = "fp32",
-    num_workers: int = 0,
+    num_workers: int | None = None,
     l2: float | None = None,
     cache: FeatureCache | None = None,
     progress: Callable[[str, int, int], None] | None = None,

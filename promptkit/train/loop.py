@@ -339,7 +339,7 @@ def _tune(
         start_epoch, step, history = state["epoch"], state["step"], state["history"]
         best_epoch, best_val, train_seconds = state["best_epoch"], state["best_val"], state["train_seconds"]
 
-    loader_opts = loader_kwargs(device, config.num_workers)
+    loader_opts = loader_kwargs(device, config.num_workers, train_set)
     for epoch in range(start_epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))).tolist()
