@@ -123,7 +123,11 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {}
 
 
 def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
-    """Register a loader that :func:`load_backbone` uses for ``name`` instead of timm's factory."""
+    """Register a loader that :func:`load_backbone` uses for ``name`` instead of timm's factory.
+
+    Backbones loaded this way are identified by the registered name (``identity.timm_name ==
+    name``), so an asset tuned on one names what reloads it.
+    """
 
     def deco(loader: Callable[..., Backbone]) -> Callable[..., Backbone]:
         if name in BACKBONES:
@@ -161,7 +165,10 @@ def load_backbone(
             unreadable, or does not fit the architecture.
     """
     if name in BACKBONES:
-        return BACKBONES[name](weights=weights, pretrained=pretrained, **timm_kwargs)
+        backbone = BACKBONES[name](weights=weights, pretrained=pretrained, **timm_kwargs)
+        if backbone.identity.timm_name != name:  # the registered name is what reloads it: record that
+            backbone.identity = backbone.identity.model_copy(update={"timm_name": name})
+        return backbone
     import timm
 
     arch, tag = timm.models.split_model_name_tag(name)

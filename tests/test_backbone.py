@@ -159,6 +159,7 @@ class TestRegisterBackbone:
         try:
             b = load_backbone("test-zoo-vit", weights="w.safetensors", img_size=32)
             assert isinstance(b, Backbone) and calls == [("w.safetensors", True, {"img_size": 32})]
+            assert b.identity.timm_name == "test-zoo-vit"  # the name that reloads it
             with pytest.raises(ValueError, match="already registered"):
                 register_backbone("test-zoo-vit")(loader)
         finally:

@@ -1,0 +1,224 @@
+"""`promptkit train`: tune a prompt + linear head on a dataset and store it as a registry asset."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._errors import handle_errors
+from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
+from ._output import err_console, out_console, print_json
+
+__all__ = ["DataRootOpt", "DataSeedOpt", "DatasetOpt", "WeightsOpt", "phase_progress", "register", "train_command"]
+
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option("--weights", help="Local backbone weights (.safetensors, .pth, .bin) instead of downloading."),
+]
+DataRootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", envvar="PROMPTKIT_DATA", show_envvar=True,
+                 help="Folder of named datasets [default: $PROMPTKIT_HOME/datasets]."),
+]
+DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="Seed of the VTAB-1k 800/200 train/val draw.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32, or bf16 autocast (GPUs).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per batch.")]
+WorkersOpt = Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers [default: by device].")]
+DatasetOpt = Annotated[
+    str, typer.Option("--dataset", "-d", help="Catalog name (`promptkit datasets`) or image folder.")
+]
+BackboneOpt = Annotated[
+    str, typer.Option("--backbone", "-b", help="timm ViT name, e.g. vit_base_patch16_224.augreg_in21k.")
+]
+ModeOpt = Annotated[str, typer.Option("--mode", help="shallow (one set of tokens) or deep (one per block).")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue NAME's interrupted run from its checkpoint.")]
+
+
+@contextmanager
+def phase_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """``callback(phase, done, total)`` drawing one rich bar per phase on stderr, only on a terminal."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda phase, done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console(), transient=True) as prog:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = prog.add_task(phase, total=total)
+            prog.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+def _run_dir(name: str) -> Path:
+    home = os.environ.get("PROMPTKIT_HOME") or Path.home() / ".cache" / "promptkit"
+    return Path(home).expanduser() / "runs" / name.replace("/", "__")
+
+
+@handle_errors
+def train_command(
+    dataset: DatasetOpt,
+    backbone: BackboneOpt,
+    name: Annotated[str, typer.Option("--name", "-n", help="Registry name to store the result under.")],
+    weights: WeightsOpt = None,
+    mode: ModeOpt = "shallow",
+    length: Annotated[int, typer.Option("--length", "-m", help="Prompt tokens per layer.")] = 10,
+    init: Annotated[str, typer.Option("--init", help="random, kmeans, mean, max, sample or from:<ref>.")] = "random",
+    init_images: Annotated[int, typer.Option("--init-images", help="Training images sampled for SPT inits.")] = 64,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 100,
+    lr: Annotated[float, typer.Option("--lr", help="Prompt learning rate (VPT base lr).")] = 0.01,
+    head_lr: Annotated[float | None, typer.Option("--head-lr", help="Head learning rate [default: --lr].")] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd (momentum 0.9) or adamw.")] = "sgd",
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="On prompt and head weight.")] = 1e-4,
+    warmup_epochs: Annotated[int | None, typer.Option("--warmup-epochs", help="[default: 10% of epochs].")] = None,
+    batch_size: BatchOpt = 128,
+    keep: Annotated[str, typer.Option("--keep", help="best (highest val accuracy, start included) or last.")] = "best",
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the init and the shuffling.")] = 0,
+    data_seed: DataSeedOpt = 0,
+    self_reg: Annotated[bool, typer.Option("--self-reg", help="PromptSRC agreement with the frozen model.")] = False,
+    gpa_mu: Annotated[float | None, typer.Option("--gpa-mu", help="Gaussian prompt aggregation: mean epoch.")] = None,
+    gpa_sigma: Annotated[float | None, typer.Option("--gpa-sigma", help="... and its std in epochs.")] = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
+    num_workers: WorkersOpt = None,
+    resume: ResumeOpt = False,
+    checkpoint_dir: Annotated[Path | None, typer.Option(
+        "--checkpoint-dir", help="Where the run's checkpoint lives [default: $PROMPTKIT_HOME/runs/NAME].")] = None,
+    root: DataRootOpt = None,
+    description: Annotated[str, typer.Option("--description", help="Free text for the manifest.")] = "",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Tune a visual prompt and a linear head on DATASET (VPT, head started from a linear probe).
+
+    Validates each epoch, reports test accuracy at the end next to a frozen-feature probe,
+    checkpoints each epoch (--resume continues), and stores prompt, head, metrics and the full
+    configuration as the next version of NAME.
+    """
+    from promptkit.registry.refs import validate_name
+
+    from promptkit.train import TrainConfig
+
+    config = TrainConfig(
+        mode=mode, length=length, init=init, init_images=init_images, optimizer=optimizer, lr=lr, head_lr=head_lr,
+        weight_decay=weight_decay, epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, keep=keep,
+        self_reg=self_reg, gpa_mu=gpa_mu, gpa_sigma=gpa_sigma, seed=seed, device=device, precision=precision,
+        num_workers=num_workers,
+    )
+    validate_name(name)
+    reg = open_registry(registry)
+
+    from promptkit.backbone import load_backbone
+    from promptkit.data import load_dataset, transform_for
+    from promptkit.features import FeatureCache
+    from promptkit.inits import init_spec
+    from promptkit.train import train_prompt
+
+    spec = init_spec(init)  # unknown names fail before anything heavy loads
+    source, lineage = None, None
+    if spec.needs_source:
+        source, lineage = _init_source(reg, init)
+    bb = load_backbone(backbone, weights=weights)
+    splits = load_dataset(dataset, root=root, transform=transform_for(bb.data_config), seed=data_seed)
+    cache = None if no_cache else FeatureCache()
+    run_dir = checkpoint_dir or _run_dir(name)
+
+    def on_epoch(record: dict[str, float]) -> None:
+        if not quiet and not json_out and sys.stderr.isatty():
+            err_console().print(
+                f"epoch {int(record['epoch'])}/{epochs}  loss {record['train_loss']:.4f}  "
+                f"train {record['train_acc']:.3f}  val {record['val_acc']:.3f}", highlight=False)
+
+    with phase_progress(not quiet and not json_out) as progress:
+        result = train_prompt(bb, splits, config, init_source=source, checkpoint_dir=run_dir, resume=resume,
+                              cache=cache, progress=progress, on_epoch=on_epoch)
+    manifest = _store(reg, name, result, splits, lineage, description)
+    for warning in result.warnings:
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+    _render(manifest, result, json_out=json_out, quiet=quiet, run_dir=run_dir)
+
+
+def _init_source(reg: Any, init: str) -> tuple[Any, Any]:
+    from promptkit.registry import Lineage, LineageSource
+
+    from promptkit.inits import PromptSource
+
+    ref = init.split(":", 1)[1] if ":" in init else ""
+    if not ref:
+        from promptkit.errors import UsageError
+
+        raise UsageError("--init from:<ref> needs a reference", hint="e.g. --init from:zoo/textures:1")
+    asset = reg.load(ref)
+    m = asset.manifest
+    source = PromptSource(asset.prompt, m.backbone, m.geometry)
+    lineage = Lineage(method="from", sources=[LineageSource(ref=m.ref, sha256=m.sha256, task=m.task)])
+    return source, lineage
+
+
+def _store(reg: Any, name: str, result: Any, splits: Any, lineage: Any, description: str) -> Any:
+    from promptkit.registry import AssetSpec, DatasetInfo, HeadInfo
+
+    c = result.num_classes
+    training = {
+        **result.config.to_dict(),
+        "split_fingerprints": result.split_fingerprints,
+        "history": result.history,
+        "warnings": result.warnings,
+        "dataset_seed": getattr(splits, "seed", None),
+    }
+    spec = AssetSpec(
+        backbone=result.backbone,
+        geometry=result.geometry,
+        init=result.config.init,
+        task=splits.name,
+        dataset=DatasetInfo(name=splits.source or splits.name, fingerprint=result.dataset_fingerprint,
+                            num_classes=c if c >= 2 else None, sizes=splits.sizes),
+        head=HeadInfo(num_classes=c, in_features=result.geometry.width, task=splits.name),
+        training=training,
+        seed=result.config.seed,
+        metrics=result.metrics,
+        lineage=lineage,
+        description=description,
+    )
+    tensors = {"prompt": result.prompt, "head.weight": result.head_weight, "head.bias": result.head_bias}
+    return reg.add(name, tensors, spec)
+
+
+def _render(manifest: Any, result: Any, *, json_out: bool, quiet: bool, run_dir: Path) -> None:
+    m = result.metrics
+    if json_out:
+        print_json({"ref": manifest.ref, "sha256": manifest.sha256, "metrics": m, "warnings": result.warnings,
+                    "checkpoint_dir": str(run_dir), "config": result.config.to_dict()})
+        return
+    if quiet:
+        out_console().print(manifest.ref, highlight=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"stored {manifest.ref}  ({result.geometry.short()}, init {result.config.init})",
+                  title_justify="left")
+    for col in ("", "train", "val", "test"):
+        table.add_column(col, justify="right" if col else "left")
+    table.add_row("prompt + head", *(f"{m[f'{s}_acc']:.4f}" for s in ("train", "val", "test")))
+    if "probe_test_acc" in m:
+        table.add_row("probe, frozen features", *(f"{m[f'probe_{s}_acc']:.4f}" for s in ("train", "val", "test")))
+    out_console().print(table)
+    best = f"best epoch {int(m['best_epoch'])}, " if "best_epoch" in m else ""
+    out_console().print(f"{best}start val {m['start_val_acc']:.4f}; init {m['init_seconds']:.1f} s, "
+                        f"training {m['train_seconds']:.1f} s", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
