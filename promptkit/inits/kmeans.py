@@ -32,8 +32,9 @@ def kmeans(x: Tensor, k: int, *, iters: int = 20, generator: torch.Generator, ch
         raise ValueError(f"k-means needs 1 <= k <= N points, got k={k}, N={n}")
     x = x.float()
     centroids = x[torch.randperm(n, generator=generator)[:k].to(x.device)].clone()  # (k, d)
+    x2 = (x * x).sum(1)  # (N,), once: the points do not move
     for _ in range(iters):
-        assign, dist = _assign(x, centroids, chunk)  # (N,), (N,)
+        assign, dist = _assign(x, x2, centroids, chunk)  # (N,), (N,)
         sums = torch.zeros_like(centroids).index_add_(0, assign, x)  # (k, d)
         counts = torch.bincount(assign, minlength=k).to(x.dtype)  # (k,)
         empty = counts == 0
@@ -44,12 +45,13 @@ def kmeans(x: Tensor, k: int, *, iters: int = 20, generator: torch.Generator, ch
     return centroids
 
 
-def _assign(x: Tensor, centroids: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
+def _assign(x: Tensor, x2: Tensor, centroids: Tensor, chunk: int) -> tuple[Tensor, Tensor]:
     assign, dist = [], []
     c2 = (centroids * centroids).sum(1)  # (k,)
     for start in range(0, x.shape[0], chunk):
         xb = x[start:start + chunk]  # (b, d)
-        d2 = (xb * xb).sum(1, keepdim=True) - 2 * xb @ centroids.T + c2  # (b, k)
+        # squared distances |x|^2 - 2 x.c + |c|^2, as one fused matmul
+        d2 = torch.addmm(c2, xb, centroids.T, alpha=-2).add_(x2[start:start + chunk, None])  # (b, k)
         best = d2.min(1)
         assign.append(best.indices)
         dist.append(best.values)
