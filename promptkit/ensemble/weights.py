@@ -12,9 +12,10 @@ with Adam for a fixed number of steps, where T is the exact shrinkage H-score of
 (:mod:`promptkit.ensemble.objective`) and R the gradient-variance mismatch
 (:mod:`promptkit.ensemble.regularizer`).
 
-Starting from uniform weights matters: identical sources then keep equal weights (T is flat
-in alpha and R's minimum is uniform), and an isotropic mixture whose Ledoit-Wolf shrinkage is
-clipped at 1 (T = 0, zero gradient) simply stays where it is instead of drifting.
+Starting from uniform weights matters: an isotropic mixture whose Ledoit-Wolf shrinkage is
+clipped at 1 (T = 0, zero gradient) simply stays where it is instead of drifting. Identical
+sources (equal standardized features) share one learned weight, split equally: T cannot tell
+them apart, and Adam would otherwise turn rounding noise into unequal weights.
 """
 
 from __future__ import annotations
@@ -82,23 +83,47 @@ def hgprompt_weights(
 ) -> AlphaResult:
     """HGPrompt's weights on prepared sources (see :func:`learn_alpha`)."""
     _check_options(lam, steps, lr, precision)
-    k = sources.num_sources
     dtype = _DTYPES[precision]
-    w = torch.zeros(k, dtype=dtype, device=sources.features.device, requires_grad=True)
+    split = _duplicate_split(sources.features)  # (K, U)
+    counts = (split > 0).sum(dim=0).to(dtype)  # (U,) copies of each distinct source
+    # w per distinct source, started at log(copies) so that every source starts at 1 / K.
+    w = counts.log().to(sources.features.device).requires_grad_(True)
+    split = split.to(dtype)
     history: list[float] = []
-    if k > 1 and steps > 0:  # one source: alpha = [1], nothing to learn
+    if split.shape[1] > 1 and steps > 0:  # one distinct source: nothing to learn
         objective = _objective_fn(sources, dtype, steps)
         optimizer = torch.optim.Adam([w], lr=lr)
         for step in range(steps):
             optimizer.zero_grad()
-            terms = objective(torch.softmax(w, dim=0), lam=lam)
+            terms = objective(split @ torch.softmax(w, dim=0), lam=lam)
             (-terms.objective).backward()
             optimizer.step()
             history.append(float(terms.objective.detach()))
             if progress is not None:
                 progress(step + 1, steps)
-    alpha = torch.softmax(w.detach().to(torch.float64), dim=0)
+    alpha = split.to(torch.float64) @ torch.softmax(w.detach().to(torch.float64), dim=0)
     return evaluate_weights(sources, alpha, method="hgprompt", lam=lam, history=tuple(history))
+
+
+def _duplicate_split(features: Tensor) -> Tensor:
+    """(K, U) matrix sharing the weight of each of the U distinct sources equally among its copies.
+
+    Copies of one source leave T flat along how their weight is shared; in float32 the rounding
+    noise of that (zero) gradient would be amplified by Adam's normalization and split identical
+    sources unequally. Learning one weight per distinct source keeps copies exactly equal, on
+    the trajectory exact arithmetic would take (Adam's step does not depend on gradient scale).
+    """
+    k = features.shape[0]
+    group: list[int] = []
+    representatives: list[int] = []
+    for i in range(k):
+        match = next((g for g, r in enumerate(representatives) if torch.equal(features[i], features[r])), None)
+        if match is None:
+            match = len(representatives)
+            representatives.append(i)
+        group.append(match)
+    onehot = torch.nn.functional.one_hot(torch.tensor(group), len(representatives)).to(torch.float64)  # (K, U)
+    return onehot / onehot.sum(dim=0)
 
 
 def learn_alpha(
