@@ -6,20 +6,22 @@ f_i(x) are the features of target image x under source prompt P_i. METHOD.md sec
 the shrinkage H-score (Ibrahim et al., arXiv 2110.06893) and per-source standardization.
 
 Speed. Evaluating :func:`promptkit.scores.shrinkage_hscore` on the mixture and letting
-autograd differentiate it costs several d x d solves per step. Here the same value is computed
-from quantities that are linear or quadratic in alpha (Theorem 1's observation):
+autograd differentiate it costs several d x d solves per step (measured: 0.45-0.8 s per step
+at K = 11, N = 1000, d = 768). Here the same value is computed from quantities that are linear
+or quadratic in alpha (Theorem 1's observation):
 
 - the centred mixture X(alpha) = sum_i alpha_i X_i, with X_i the standardized features;
-- S(alpha) = X^T X / N, one (N, d) x (d, N) product, whose backward is one more product
-  (a custom autograd function; autograd's own backward of ``x.T @ x`` does two);
 - the class-mean deviations M(alpha) = sum_i alpha_i M_i, precomputed per source, so that
   cov(E[f | y]) = M^T M;
-- H = (1 - a) tr(M cov_a^-1 M^T), with one Cholesky factorization of cov_a and a closed-form
-  backward (-Z Z^T with Z = cov_a^-1 M^T, rank C) instead of differentiating the factorization.
+- T = (1 - a) tr(M cov_a^-1 M^T) = tr(M (S + c I)^-1 M^T) with c = a mu / (1 - a): one
+  Cholesky factorization, and a closed-form backward (see ``_MixtureScore``) instead of
+  autograd's two products for X^T X and its O(d^3) backward through the factorization.
 
-Nothing is approximated: :func:`mixture_transferability` equals ``shrinkage_hscore`` of the
-mixed standardized features to rounding (tested to 1e-8 relative in float64). One step costs
-two N d^2 products and one d^3 / 3 factorization.
+One evaluation with gradient costs two N d^2 products and one d^3 / 3 factorization. For the
+hundreds of evaluations of an optimization, :mod:`promptkit.ensemble.pairwise` precomputes the
+per-pair products once and needs none per step. Nothing is approximated:
+:func:`mixture_transferability` equals ``shrinkage_hscore`` of the mixed standardized features
+to rounding (tested to 1e-8 relative in float64), gradients included.
 """
 
 from __future__ import annotations
@@ -336,7 +338,7 @@ def _check_alpha(sources: SourceFeatures, alpha: Tensor) -> Tensor:
         raise UsageError(f"alpha has shape {tuple(alpha.shape)}, expected ({sources.num_sources},), one per source")
     if not bool(torch.isfinite(alpha.detach()).all()):
         raise UsageError(f"alpha has non-finite entries: {alpha.detach().tolist()}")
-    return alpha.to(sources.features.dtype)
+    return alpha.to(device=sources.features.device, dtype=sources.features.dtype)
 
 
 def mixture_transferability(sources: SourceFeatures, alpha: Tensor) -> Tensor:

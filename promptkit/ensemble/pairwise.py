@@ -164,7 +164,7 @@ class PairwiseMixture:
         Shape:
             alpha: (K,); output: ().
         """
-        alpha = alpha.to(self.pair_grams.dtype)
+        alpha = alpha.to(device=self.pair_grams.device, dtype=self.pair_grams.dtype)
         n, d = self.num_samples, self.dim
         w = alpha[self.first] * alpha[self.second]  # (P,)
         s_frob2 = w @ self.quartic @ w / n**2

@@ -13,13 +13,13 @@ from promptkit.errors import UsageError
 __all__ = ["AlphaResult", "evaluate_weights"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AlphaResult:
     """Ensemble weights for one target and how they score (all numbers in float64).
 
     Shape:
-        alpha: (K,), non-negative, sums to 1.
-        source_scores: (K,), each source's own shrinkage H-score on the target.
+        alpha: (K,), non-negative, sums to 1 (on the CPU).
+        source_scores: (K,), each source's own shrinkage H-score on the target (on the CPU).
     """
 
     method: str  # registered name, e.g. "hgprompt", "uniform"
@@ -80,7 +80,7 @@ def evaluate_weights(
         raise UsageError(f"alpha has shape {tuple(alpha.shape)}, expected ({sources.num_sources},), one per source")
     if not bool(torch.isfinite(alpha).all()) or bool((alpha < 0).any()) or float(alpha.sum()) <= 0:
         raise UsageError(f"ensemble weights must be finite, non-negative and not all 0, got {alpha.tolist()}")
-    alpha = alpha / alpha.sum()
+    alpha = (alpha / alpha.sum()).cpu()
     src64 = sources if sources.features.dtype == torch.float64 else sources.to(torch.float64)
     with torch.no_grad():
         terms = ensemble_objective(src64, alpha, lam=lam)
@@ -91,7 +91,7 @@ def evaluate_weights(
         objective=float(terms.objective),
         transferability=float(terms.transferability),
         regularizer=float(terms.regularizer),
-        source_scores=sources.source_scores,
+        source_scores=sources.source_scores.cpu(),
         num_classes=sources.num_classes,
         history=tuple(history),
     )

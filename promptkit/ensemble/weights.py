@@ -84,10 +84,11 @@ def hgprompt_weights(
     """HGPrompt's weights on prepared sources (see :func:`learn_alpha`)."""
     _check_options(lam, steps, lr, precision)
     dtype = _DTYPES[precision]
-    split = _duplicate_split(sources.features)  # (K, U)
+    device = sources.features.device
+    split = _duplicate_split(sources.features).to(device)  # (K, U)
     counts = (split > 0).sum(dim=0).to(dtype)  # (U,) copies of each distinct source
     # w per distinct source, started at log(copies) so that every source starts at 1 / K.
-    w = counts.log().to(sources.features.device).requires_grad_(True)
+    w = counts.log().requires_grad_(True)
     split = split.to(dtype)
     history: list[float] = []
     if split.shape[1] > 1 and steps > 0:  # one distinct source: nothing to learn
