@@ -15,6 +15,15 @@ from promptkit.zoo.suite import SPLIT_SIZES, TASKS, derive_seed, generate
 ALL = sorted(TASKS)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # small elementwise kernels: one thread is faster than two on a shared machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @cache
 def _split(task: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return generate(task, split)

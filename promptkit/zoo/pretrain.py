@@ -153,6 +153,16 @@ def _evaluate(model: PretextModel, val: tuple[torch.Tensor, dict[str, torch.Tens
     return acc
 
 
+def _draw(recipe: Recipe, step: int, threads: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    # Drawing is many small elementwise kernels, which run faster on one thread than on two
+    # (thread start-up dominates, worse on a shared machine); the model gets its threads back.
+    torch.set_num_threads(1)
+    try:
+        return pretext_batch(recipe.batch_size, seed=recipe.seed, step=step)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _lr(step: int, total: int, recipe: Recipe) -> float:
     # warm-up: warmup_steps, or a tenth of a shorter run (the total is known before warm-up ends
     # whenever timing_steps + 2 <= warmup_steps / 10, as with the defaults)
@@ -254,11 +264,12 @@ def pretrain(
     base_elapsed = state.elapsed_s
     last_ckpt = session_start
     timing_start: float | None = None
+    threads = torch.get_num_threads()
     model.train()
     while state.total_steps is None or state.step < state.total_steps:
         if state.elapsed_s >= budget_s:
             break
-        images, targets = pretext_batch(recipe.batch_size, seed=recipe.seed, step=state.step)
+        images, targets = _draw(recipe, state.step, threads)
         lr = _lr(state.step, state.total_steps or 10**9, recipe)
         for group in opt.param_groups:
             group["lr"] = lr

@@ -120,20 +120,20 @@ def objects(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         )
         img = composite(img, field_alpha(f, s) * present, rand_colors(gen, n))
     idx = torch.tensor(_OBJECTS)[labels]
-    scale = uniform(gen, n, 0.28, 0.55)
-    cx, cy = uniform(gen, n, -0.35, 0.35), uniform(gen, n, -0.35, 0.35)
+    scale = uniform(gen, n, 0.33, 0.6)
+    cx, cy = uniform(gen, n, -0.3, 0.3), uniform(gen, n, -0.3, 0.3)
     f = place(
         bank, idx, cx=cx, cy=cy, scale=scale, angle=uniform(gen, n, 0, 2 * math.pi), aspect=uniform(gen, n, 0.8, 1.25)
     )
     alpha = field_alpha(f, scale, offset=uniform(gen, n, -0.05, 0.05))
-    base = contrasting(gen, img.mean(dim=(2, 3)), min_diff=0.15)
+    base = contrasting(gen, img.mean(dim=(2, 3)), min_diff=0.3)
     # shading across the object: a linear ramp in a random direction
     y, x = coords(CANVAS)
     a = uniform(gen, n, 0, 2 * math.pi).view(-1, 1, 1, 1)
-    ramp = 0.75 + 0.25 * ((x - cx.view(-1, 1, 1, 1)) * torch.cos(a) + (y - cy.view(-1, 1, 1, 1)) * torch.sin(a)) / (
+    ramp = 0.85 + 0.15 * ((x - cx.view(-1, 1, 1, 1)) * torch.cos(a) + (y - cy.view(-1, 1, 1, 1)) * torch.sin(a)) / (
         scale.view(-1, 1, 1, 1)
     )
     img = composite(img, alpha, (base[:, :, None, None] * ramp).clamp(0, 1))
-    img = _illuminate(img, gen, 0.4)
-    img = _soften(img, gen, (0.0, 0.5))
-    return finish(img, gen, noise=(0.0, 0.05))
+    img = _illuminate(img, gen, 0.3)
+    img = _soften(img, gen, (0.0, 0.3))
+    return finish(img, gen, noise=(0.0, 0.03))

@@ -35,12 +35,15 @@ def _pair(gen: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # tissue
 
-# per class: nuclei count range, radius range (output px), aspect range, darkness (value) range, wobble
+# Every patch holds normal nuclei; its class is decided by a minority of distinctive nuclei
+# (PatchCamelyon labels a patch by the few tumour cells in its centre). Per class: how many
+# distinctive nuclei, their radius (output px), aspect and wobble ranges, and darkness factor.
+_NORMAL = dict(radius=(1.2, 1.9), aspect=(1.0, 1.4))
 _TISSUE = {
-    0: dict(count=(6, 12), radius=(1.3, 2.0), aspect=(1.0, 1.4), value=(0.35, 0.55), wobble=0.05),  # normal
-    1: dict(count=(8, 15), radius=(1.9, 3.0), aspect=(1.0, 1.7), value=(0.2, 0.42), wobble=0.12),  # tumour
-    2: dict(count=(16, 30), radius=(0.8, 1.3), aspect=(1.0, 1.3), value=(0.15, 0.35), wobble=0.05),  # inflamed
-    3: dict(count=(6, 12), radius=(0.8, 1.3), aspect=(2.2, 3.6), value=(0.3, 0.5), wobble=0.05),  # stroma
+    0: dict(count=(0, 3), radius=(1.2, 1.9), aspect=(1.0, 1.4), wobble=0.04, dark=1.0),  # normal: just more of them
+    1: dict(count=(2, 5), radius=(1.7, 2.6), aspect=(1.0, 1.6), wobble=0.12, dark=0.8),  # tumour: large, irregular
+    2: dict(count=(4, 10), radius=(0.7, 1.1), aspect=(1.0, 1.3), wobble=0.04, dark=0.7),  # inflamed: small, dark
+    3: dict(count=(2, 6), radius=(0.8, 1.2), aspect=(2.0, 3.2), wobble=0.04, dark=0.95),  # stroma: spindles, aligned
 }
 
 
@@ -53,8 +56,15 @@ def cells(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     pink2 = _col(0.9 + stain, uniform(gen, n, 0.3, 0.6), uniform(gen, n, 0.6, 0.85), n)
     fibres = texture_field(gen, torch.full((n,), TEXTURES.index("marbled")))
     img = mix(pink, pink2, 0.6 * fibres * uniform(gen, n, 0.3, 1.0).view(-1, 1, 1, 1))
+    value = uniform(gen, n, 0.3, 0.55)
+    nuclei_hue = 0.74 + stain + uniform(gen, n, -0.04, 0.04)
+    sat = uniform(gen, n, 0.35, 0.75)
+    ones = torch.ones(n, 1)
+    img = blobs(img, gen, count=randint(gen, n, 3, 10), radius=ones * torch.tensor(_NORMAL["radius"]),
+                aspect=ones * torch.tensor(_NORMAL["aspect"]), color=_col(nuclei_hue, sat, value, n),
+                wobble=torch.full((n,), 0.04))  # fmt: skip
     count = torch.zeros(n, dtype=torch.long)
-    radius, aspect, value, wobble = torch.zeros(n, 2), torch.zeros(n, 2), torch.zeros(n), torch.zeros(n)
+    radius, aspect, wobble, dark = torch.zeros(n, 2), torch.zeros(n, 2), torch.zeros(n), torch.ones(n)
     for k, p in _TISSUE.items():
         sel = (labels == k).nonzero(as_tuple=True)[0]
         m = int(sel.numel())
@@ -63,15 +73,15 @@ def cells(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         count[sel] = randint(gen, m, p["count"][0], p["count"][1] + 1)
         radius[sel] = _pair(gen, m, *p["radius"])
         aspect[sel] = _pair(gen, m, *p["aspect"])
-        value[sel] = uniform(gen, m, *p["value"])
         wobble[sel] = p["wobble"]
+        dark[sel] = p["dark"]
+    color = _col(nuclei_hue, sat, value * dark, n)
     # stroma nuclei share a direction; others are oriented at random
     direction = uniform(gen, n, 0, math.pi)
-    purple = _col(0.74 + stain + uniform(gen, n, -0.04, 0.04), uniform(gen, n, 0.35, 0.75), value, n)
     aligned = labels == 3
-    img = blobs(img, gen, count=torch.where(aligned, 0, count), radius=radius, aspect=aspect, color=purple,
+    img = blobs(img, gen, count=torch.where(aligned, 0, count), radius=radius, aspect=aspect, color=color,
                 wobble=wobble)  # fmt: skip
-    img = blobs(img, gen, count=torch.where(aligned, count, 0), radius=radius, aspect=aspect, color=purple,
+    img = blobs(img, gen, count=torch.where(aligned, count, 0), radius=radius, aspect=aspect, color=color,
                 angle=direction)  # fmt: skip
     w = uniform(gen, n, 0.0, 0.5).view(-1, 1, 1, 1)
     img = img * (1 - w) + blur(img, 0.8) * w
