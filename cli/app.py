@@ -12,7 +12,7 @@ from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
 from . import eval as eval_cmd
-from . import hub_cmds, registry_cmds
+from . import hub_cmds, rank_cmd, registry_cmds
 from . import train as train_cmd
 
 __all__ = ["app", "main"]
@@ -45,6 +45,7 @@ hub_cmds.register(app)
 datasets_cmd.register(app)
 train_cmd.register(app)
 eval_cmd.register(app)
+rank_cmd.register(app)
 # Command groups added by later modules register here, one line each.
 
 

@@ -28,10 +28,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from promptkit.errors import UsageError, WeightsError
+from promptkit.errors import IncompatibleError, UsageError, WeightsError
 from promptkit.identity import BackboneIdentity
 
-__all__ = ["BACKBONES", "Backbone", "load_backbone", "register_backbone", "state_dict_sha256"]
+__all__ = ["BACKBONES", "Backbone", "backbone_for", "load_backbone", "register_backbone", "state_dict_sha256"]
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
@@ -164,6 +164,7 @@ def load_backbone(
         WeightsError: pretrained weights could not be downloaded, or the local file is missing,
             unreadable, or does not fit the architecture.
     """
+    _ensure_builtin_backbones()
     if name in BACKBONES:
         backbone = BACKBONES[name](weights=weights, pretrained=pretrained, **timm_kwargs)
         if backbone.identity.timm_name != name:  # the registered name is what reloads it: record that
@@ -286,3 +287,38 @@ def _data_config(model: nn.Module) -> dict[str, Any]:
     if img_size is not None and not getattr(model, "dynamic_img_size", False):
         cfg["input_size"] = (3, int(img_size[0]), int(img_size[1]))
     return cfg
+
+
+def _ensure_builtin_backbones() -> None:
+    """Register the backbones shipped with promptkit (the embedded zoo's ViT) on first use."""
+    if "zoo-vit" not in BACKBONES:
+        try:
+            import promptkit.zoo.backbone  # noqa: F401  (registers "zoo-vit" by decorator)
+        except ModuleNotFoundError as err:  # only a missing zoo module is tolerated
+            if err.name != "promptkit.zoo.backbone":
+                raise
+
+
+def backbone_for(identity: BackboneIdentity, *, weights: str | os.PathLike[str] | None = None) -> Backbone:
+    """Reload the backbone a prompt was tuned on and prove it is the same one (weights digest).
+
+    Looks up a registered backbone by name (the embedded zoo's), else timm's
+    ``name.pretrained_tag`` (downloaded, or ``weights`` when given).
+
+    Raises:
+        IncompatibleError: the loaded weights' digest differs from ``identity``'s; names both.
+        WeightsError: the weights cannot be obtained (no network): pass ``weights``.
+    """
+    _ensure_builtin_backbones()
+    name = identity.timm_name
+    if name not in BACKBONES and identity.pretrained_tag and weights is None:
+        name = f"{name}.{identity.pretrained_tag}"
+    backbone = load_backbone(name, weights=weights)
+    if backbone.identity.weights_sha256 != identity.weights_sha256:
+        raise IncompatibleError(
+            "backbone weights", identity.short(), backbone.identity.short(),
+            hint="the prompt was tuned on other weights of this architecture; pass the right file with --weights",
+        )
+    if weights is not None:  # a local file proves identity by digest; keep the recorded tag and Hub id
+        backbone.identity = identity
+    return backbone

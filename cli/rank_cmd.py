@@ -1,0 +1,161 @@
+"""`promptkit rank`: rank source prompts by transferability to a target task."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._errors import handle_errors
+from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
+from ._output import bar, err_console, out_console, print_json
+from .train import DataRootOpt, DataSeedOpt, WeightsOpt, phase_progress
+
+__all__ = ["SourcesArg", "TargetOpt", "rank_command", "read_sources", "register"]
+
+TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Catalog name (`promptkit datasets`) or image folder.")]
+SourcesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Source references [default: the latest version of every prompt in the registry]; "
+                        "'-' reads them from stdin, one per line."),
+]
+BackboneChoiceOpt = Annotated[
+    str | None, typer.Option("--backbone", "-b", help="Use sources tuned on this backbone [default: the most common].")
+]
+
+
+def read_sources(sources: list[str] | None) -> list[str] | None:
+    """Expand '-' into the references read from stdin (as printed by `rank --quiet`)."""
+    if not sources:
+        return None
+    out: list[str] = []
+    for s in sources:
+        out += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()] if s == "-" else [s]
+    return out
+
+
+@handle_errors
+def rank_command(
+    target: TargetOpt,
+    sources: SourcesArg = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", help="shrinkage-hscore, hscore, logme (repeatable; the first orders the table).")] = None,
+    with_accuracy: Annotated[bool, typer.Option(
+        "--with-accuracy", help="Also measure single-source transfer accuracy and each metric's Spearman.")] = False,
+    top: Annotated[int | None, typer.Option("--top", "-k", help="Show only the K best sources.")] = None,
+    include_target: Annotated[bool, typer.Option(
+        "--include-target", help="Keep sources tuned on the target task itself (left out by default).")] = False,
+    backbone: BackboneChoiceOpt = None,
+    weights: WeightsOpt = None,
+    root: DataRootOpt = None,
+    data_seed: DataSeedOpt = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 128,
+    device: DeviceOpt = "auto",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Rank source prompts for a target by H-score transferability (features cached)."""
+    result = run_rank(
+        target, read_sources(sources), metrics=metric, with_accuracy=with_accuracy, include_target=include_target,
+        backbone=backbone, weights=weights, root=root, data_seed=data_seed, batch_size=batch_size, device=device,
+        no_cache=no_cache, registry=registry, show_progress=not (quiet or json_out),
+    )
+    rows = result.rows[:top] if top else result.rows
+    if quiet:
+        for row in rows:
+            out_console().print(row.ref, highlight=False)
+        return
+    if json_out:
+        print_json(rank_json(result, rows))
+        return
+    render_rank(result, rows)
+
+
+def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | None, with_accuracy: bool,
+             include_target: bool, backbone: str | None, weights: Path | None, root: Path | None, data_seed: int,
+             batch_size: int, device: str, no_cache: bool, registry: Path | None, show_progress: bool) -> Any:
+    from promptkit.registry.workflows import choose_backbone, load_sources, source_refs
+
+    from promptkit.backbone import backbone_for
+    from promptkit.data import get_dataset_entry, load_dataset, transform_for
+    from promptkit.features import FeatureCache
+    from promptkit.rank import DEFAULT_METRICS, Skipped, partition_compatible, rank_sources
+    from promptkit.scores import get_score
+
+    metric_names = tuple(metrics or DEFAULT_METRICS)
+    for m in metric_names:
+        get_score(m)  # an unknown metric fails before anything heavy loads
+    reg = open_registry(registry)
+    task_name = _task_name(target, get_dataset_entry)
+    refs = source_refs(reg, sources, exclude_tasks=() if include_target or sources else (task_name,))
+    loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
+    identity = choose_backbone([s.identity for s in loaded], name=backbone)
+    bb = backbone_for(identity, weights=weights)
+    usable, skipped = partition_compatible(bb, loaded)
+    splits = load_dataset(target, root=root, transform=transform_for(bb.data_config), seed=data_seed)
+    with phase_progress(show_progress) as progress:
+        result = rank_sources(bb, usable, splits, metrics=metric_names, with_accuracy=with_accuracy,
+                              cache=None if no_cache else FeatureCache(), batch_size=batch_size, device=device,
+                              progress=progress)
+    result.skipped = skipped + [s for s in result.skipped if isinstance(s, Skipped)]
+    return result
+
+
+def _task_name(target: str, get_entry: Any) -> str:
+    try:
+        return get_entry(target).name
+    except Exception:  # a folder path: its name is the task
+        return Path(target).name
+
+
+def rank_json(result: Any, rows: list[Any]) -> dict[str, Any]:
+    return {
+        "target": result.target,
+        "primary": result.primary,
+        "metrics": list(result.metrics),
+        "num_images": result.num_images,
+        "sources": [{"rank": i + 1, "ref": r.ref, "task": r.task, "scores": r.scores,
+                     "transfer_acc": r.transfer_acc} for i, r in enumerate(rows)],
+        "skipped": [{"ref": s.ref, "reason": s.reason} for s in result.skipped],
+        "spearman": {m: (None if v != v else v) for m, v in result.spearman.items()} if result.spearman else None,
+        "seconds": result.seconds,
+    }
+
+
+def render_rank(result: Any, rows: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"transferability to {result.target} ({result.num_images} labelled images)",
+                  title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("source")
+    table.add_column("task")
+    for m in result.metrics:
+        table.add_column(m, justify="right")
+    table.add_column("")
+    has_acc = any(r.transfer_acc is not None for r in rows)
+    if has_acc:
+        table.add_column("transfer acc", justify="right")
+    values = [r.scores[result.primary] for r in result.rows]
+    lo, hi = min(values), max(values)
+    for i, r in enumerate(rows):
+        cells = [str(i + 1), r.ref, r.task or ""] + [f"{r.scores[m]:.4f}" for m in result.metrics]
+        cells.append(bar(r.scores[result.primary] - lo, maximum=(hi - lo) or 1.0))
+        if has_acc:
+            cells.append(f"{r.transfer_acc:.3f}")
+        table.add_row(*cells)
+    out_console().print(table)
+    if result.spearman:
+        out_console().print("Spearman with transfer accuracy: " + ", ".join(
+            f"{m} {v:+.3f}" if v == v else f"{m} undefined (equal accuracies)" for m, v in result.spearman.items()),
+            highlight=False)
+    for s in result.skipped:
+        err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rank")(rank_command)
