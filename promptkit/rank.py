@@ -73,7 +73,7 @@ class Skipped:
 
 @dataclass
 class RankResult:
-    """Sources ordered by ``primary`` (best first), with what was skipped and, optionally, how well each metric ranks."""
+    """Sources ordered by ``primary`` (best first), what was skipped and, optionally, how well each metric ranks."""
 
     target: str
     primary: str

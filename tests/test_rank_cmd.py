@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
 from promptkit.cli.app import app
-from promptkit.errors import EXIT_INTEGRITY
 from promptkit.registry import Registry
 from rank_helpers import add_sources, colour_folder, tiny_backbone
+from typer.testing import CliRunner
+
+from promptkit.errors import EXIT_INTEGRITY
 
 runner = CliRunner()
 
