@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import torch
+from promptkit.registry import AssetSpec, Registry
 
 from promptkit.identity import BackboneIdentity, PromptGeometry
-from promptkit.registry import AssetSpec, Registry
 
 
 def _fill(reg: Registry, names: int, versions: int) -> None:

@@ -38,7 +38,7 @@ def _entry_json(entry) -> dict:
 @handle_errors
 def add(
     path: Annotated[Path, typer.Argument(help="A .safetensors prompt file, a VPT checkpoint, or an exported folder.")],
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Name to store under [default: the file's].")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name [default: the file's].")] = None,
     backbone: Annotated[str | None, typer.Option(help="timm name of the backbone (bare files only).")] = None,
     weights_sha256: Annotated[str | None, typer.Option(help="Backbone weights digest (bare files).")] = None,
     like: Annotated[str | None, typer.Option(help="Copy the backbone identity from this asset (bare files).")] = None,

@@ -32,8 +32,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 def make_spec(*, layers: int = 1, length: int = 4, width: int = 8, num_classes: int | None = None, **extra):
     """An AssetSpec for a tiny prompt of shape (layers, length, width)."""
-    from promptkit.identity import BackboneIdentity, PromptGeometry
     from promptkit.registry import AssetSpec, HeadInfo
+
+    from promptkit.identity import BackboneIdentity, PromptGeometry
 
     head = HeadInfo(num_classes=num_classes, in_features=width) if num_classes else None
     return AssetSpec(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
-
 from conftest import make_spec, make_tensors
 from promptkit.cli.app import app
-from promptkit.errors import EXIT_INTEGRITY, EXIT_NOT_FOUND, EXIT_USAGE
 from promptkit.registry import Registry
+from typer.testing import CliRunner
+
+from promptkit.errors import EXIT_INTEGRITY, EXIT_NOT_FOUND, EXIT_USAGE
 
 runner = CliRunner()
 

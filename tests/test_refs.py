@@ -1,7 +1,7 @@
 import pytest
+from promptkit.registry.refs import Reference, parse_reference, validate_alias, validate_name, validate_tag
 
 from promptkit.errors import InvalidNameError, InvalidReferenceError, UsageError
-from promptkit.registry.refs import Reference, parse_reference, validate_alias, validate_name, validate_tag
 
 
 class TestParseReference:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import make_spec, make_tensors
+from promptkit.registry import Registry
+
 from promptkit.errors import (
     AssetNotFoundError,
     DigestMismatchError,
@@ -21,7 +22,6 @@ from promptkit.errors import (
     ReadOnlyError,
     UsageError,
 )
-from promptkit.registry import Registry
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -114,9 +114,8 @@ class TestRejections:
     def test_manifest_failing_schema(self, registry, tmp_path):
         import json
 
-        from safetensors.torch import save_file
-
         from promptkit.registry.manifest import METADATA_KEY
+        from safetensors.torch import save_file
 
         registry.add("dtd", make_tensors(), make_spec())
         good = json.loads(registry.resolve("dtd").model_dump_json())
