@@ -29,6 +29,8 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rich.markup import escape
+
         from ._output import err_console
 
         try:
@@ -36,9 +38,11 @@ def handle_errors(fn: F) -> F:
         except PromptkitError as err:
             if _debug():
                 raise
-            err_console().print(f"[bold red]error:[/] {err.message}", highlight=False, markup=True, soft_wrap=True)
+            # escape: messages and hints quote user text and "[...]" (e.g. promptkit[plot]), not markup
+            err_console().print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, markup=True,
+                                soft_wrap=True)
             if err.hint:
-                err_console().print(f"[dim]hint:[/] {err.hint}", highlight=False, soft_wrap=True)
+                err_console().print(f"[dim]hint:[/] {escape(err.hint)}", highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
             err_console().print("interrupted")

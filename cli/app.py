@@ -11,8 +11,8 @@ import typer
 from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
+from . import ensemble_cmd, hub_cmds, rank_cmd, registry_cmds
 from . import eval as eval_cmd
-from . import hub_cmds, rank_cmd, registry_cmds
 from . import train as train_cmd
 
 __all__ = ["app", "main"]
@@ -46,6 +46,7 @@ datasets_cmd.register(app)
 train_cmd.register(app)
 eval_cmd.register(app)
 rank_cmd.register(app)
+ensemble_cmd.register(app)
 # Command groups added by later modules register here, one line each.
 
 

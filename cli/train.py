@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ._assets import store_result
 from ._errors import handle_errors
 from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
 from ._output import err_console, out_console, print_json
@@ -144,7 +145,7 @@ def train_command(
     with phase_progress(not quiet and not json_out) as progress:
         result = train_prompt(bb, splits, config, init_source=source, checkpoint_dir=run_dir, resume=resume,
                               cache=cache, progress=progress, on_epoch=on_epoch)
-    manifest = _store(reg, name, result, splits, lineage, description)
+    manifest = store_result(reg, name, result, splits, lineage=lineage, description=description)
     for warning in result.warnings:
         err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
     _render(manifest, result, json_out=json_out, quiet=quiet, run_dir=run_dir)
@@ -165,35 +166,6 @@ def _init_source(reg: Any, init: str) -> tuple[Any, Any]:
     source = PromptSource(asset.prompt, m.backbone, m.geometry)
     lineage = Lineage(method="from", sources=[LineageSource(ref=m.ref, sha256=m.sha256, task=m.task)])
     return source, lineage
-
-
-def _store(reg: Any, name: str, result: Any, splits: Any, lineage: Any, description: str) -> Any:
-    from promptkit.registry import AssetSpec, DatasetInfo, HeadInfo
-
-    c = result.num_classes
-    training = {
-        **result.config.to_dict(),
-        "split_fingerprints": result.split_fingerprints,
-        "history": result.history,
-        "warnings": result.warnings,
-        "dataset_seed": getattr(splits, "seed", None),
-    }
-    spec = AssetSpec(
-        backbone=result.backbone,
-        geometry=result.geometry,
-        init=result.config.init,
-        task=splits.name,
-        dataset=DatasetInfo(name=splits.source or splits.name, fingerprint=result.dataset_fingerprint,
-                            num_classes=c if c >= 2 else None, sizes=splits.sizes),
-        head=HeadInfo(num_classes=c, in_features=result.geometry.width, task=splits.name),
-        training=training,
-        seed=result.config.seed,
-        metrics=result.metrics,
-        lineage=lineage,
-        description=description,
-    )
-    tensors = {"prompt": result.prompt, "head.weight": result.head_weight, "head.bias": result.head_bias}
-    return reg.add(name, tensors, spec)
 
 
 def _render(manifest: Any, result: Any, *, json_out: bool, quiet: bool, run_dir: Path) -> None:

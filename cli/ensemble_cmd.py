@@ -1,0 +1,268 @@
+"""`promptkit ensemble`: learn ensemble weights over source prompts, compose, tune, compare, store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._assets import store_result
+from ._errors import handle_errors
+from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
+from ._output import bar, err_console, out_console, print_json
+from .rank_cmd import BackboneChoiceOpt, SourcesArg, TargetOpt, read_sources
+from .train import DataRootOpt, DataSeedOpt, WeightsOpt, phase_progress
+
+__all__ = ["DEFAULT_EPOCHS", "DEFAULT_LR", "ensemble_command", "lineage_for", "plot_weights", "register"]
+
+# Defaults sized for the main job on 2 CPU cores (rank + ensemble + three baselines in minutes on
+# the embedded zoo); the tuning starts from a composed prompt and a probe-initialized head, so a
+# short AdamW schedule that keeps the best validation epoch is enough to show the differences.
+DEFAULT_EPOCHS = 5
+DEFAULT_LR = 1e-3  # AdamW prompt (and head) learning rate
+PLOT_HINT = "install the plotting extra: pip install promptkit[plot]"
+
+
+def _split_methods(values: list[str] | None) -> list[str]:
+    """``--compare a,b --compare c`` -> ``[a, b, c]``."""
+    return [m.strip() for v in values or [] for m in v.split(",") if m.strip()]
+
+
+@handle_errors
+def ensemble_command(
+    target: TargetOpt,
+    name: Annotated[str, typer.Option("--name", "-n", help="Registry name to store the tuned target prompt under.")],
+    sources: SourcesArg = None,
+    method: Annotated[str, typer.Option(
+        "--method", help="hgprompt, uniform, hscore-weights, best-single, spot, random or spt.")] = "hgprompt",
+    compare: Annotated[list[str] | None, typer.Option(
+        "--compare", help="Also run these methods on the same splits and seed, e.g. uniform,best-single,random "
+                          "(comma-separated or repeated); only --method's result is stored.")] = None,
+    lam: Annotated[float, typer.Option("--lam", help="HGPrompt's gradient-variance regularizer weight.")] = 0.0,
+    steps: Annotated[int, typer.Option("--steps", help="HGPrompt's optimization steps on cached features.")] = 300,
+    epochs: Annotated[int, typer.Option("--epochs", help="Tuning epochs of the target prompt and head.")] = (
+        DEFAULT_EPOCHS),
+    lr: Annotated[float, typer.Option("--lr", help="Prompt learning rate.")] = DEFAULT_LR,
+    head_lr: Annotated[float | None, typer.Option("--head-lr", help="Head learning rate [default: --lr].")] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd (momentum 0.9).")] = "adamw",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 128,
+    spot_epochs: Annotated[int, typer.Option("--spot-epochs", help="SPoT's brief target tuning, in epochs.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the inits and the shuffling (all methods alike).")] = 0,
+    data_seed: DataSeedOpt = 0,
+    include_target: Annotated[bool, typer.Option(
+        "--include-target", help="Keep sources tuned on the target task itself (left out by default).")] = False,
+    backbone: BackboneChoiceOpt = None,
+    weights: WeightsOpt = None,
+    root: DataRootOpt = None,
+    device: DeviceOpt = "auto",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the ensemble weights (PNG).")] = None,
+    description: Annotated[str, typer.Option("--description", help="Free text for the manifest.")] = "",
+    registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Learn ensemble weights over source prompts for TARGET, compose and tune the target prompt, store it.
+
+    HGPrompt (Zhang et al., AAAI 2026): weights on the simplex maximize the transferability of the
+    mixed source features; the target prompt P_t = sum_i alpha_i P_i is then tuned with a head.
+    The stored asset's lineage records each source's exact version, digest and weight.
+    """
+    from promptkit.registry.refs import validate_name
+
+    from promptkit.ensemble.pipeline import get_method
+    from promptkit.train import TrainConfig
+
+    specs = [get_method(m) for m in [method, *_split_methods(compare)]]  # bad names fail before any work
+    if plot is not None:
+        _require_matplotlib()
+        if not any(s.needs_sources for s in specs):
+            from promptkit.errors import UsageError
+
+            raise UsageError("--plot draws source weights, and no chosen method uses sources",
+                             hint="use --method hgprompt (or another source method)")
+    validate_name(name)
+    tune = TrainConfig(epochs=epochs, lr=lr, head_lr=head_lr, optimizer=optimizer, batch_size=batch_size,
+                       seed=seed, device=device)  # bad values fail here, before any work
+    show = not (quiet or json_out)
+    reg = open_registry(registry)
+    # random and spt use no source, but take the backbone and the prompt geometry from them.
+    loaded, skipped = _load_sources(reg, target, read_sources(sources), include_target=include_target,
+                                    backbone=backbone)
+    results, splits = _run(loaded, [s.name for s in specs], target=target, weights=weights, root=root,
+                           data_seed=data_seed, lam=lam, steps=steps, tune=tune, spot_epochs=spot_epochs,
+                           no_cache=no_cache, show=show)
+    primary = results[0]
+    lineage = lineage_for(primary, lam=lam, steps=steps, data_seed=data_seed)
+    compared = [{"method": r.method, **{k: r.train.metrics[k] for k in ("val_acc", "test_acc")}} for r in results]
+    manifest = store_result(reg, name, primary.train, splits, lineage=lineage, description=description,
+                            init=primary.method, training={"ensemble": {"method": primary.method, "lam": lam,
+                                                                        "steps": steps, "spot_epochs": spot_epochs,
+                                                                        "compared": compared}})
+    plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
+    for s in skipped:
+        err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
+    for warning in primary.train.warnings:
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if json_out:
+        print_json({"ref": manifest.ref, "sha256": manifest.sha256, "target": splits.name, "method": primary.method,
+                    "lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed,
+                    "plot": None if plotted is None else str(plotted),
+                    "skipped": [{"ref": s.ref, "reason": s.reason} for s in skipped],
+                    "results": [r.to_dict() for r in results]})
+    elif quiet:
+        out_console().print(manifest.ref, highlight=False)
+    else:
+        _render(results, manifest, splits, plotted)
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from promptkit.errors import UsageError
+
+        raise UsageError("--plot needs matplotlib, which is not installed", hint=PLOT_HINT) from None
+
+
+def _load_sources(reg: Any, target: str, sources: list[str] | None, *, include_target: bool,
+                  backbone: str | None) -> tuple[list[Any], list[Any]]:
+    """Resolve, load (verified) and check the sources before any heavy work.
+
+    Named sources must all fit together (else the first misfit is named); the default set (every
+    latest prompt) keeps those tuned on the chosen backbone and reports the others as skipped.
+    """
+    from promptkit.registry.workflows import choose_backbone, load_sources, source_refs
+
+    from promptkit.data import get_dataset_entry
+    from promptkit.ensemble import check_sources
+    from promptkit.rank import Skipped
+
+    from .rank_cmd import _task_name
+
+    task = _task_name(target, get_dataset_entry)
+    refs = source_refs(reg, sources, exclude_tasks=() if include_target or sources else (task,))
+    loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
+    identity = choose_backbone([s.identity for s in loaded], name=backbone)
+    skipped = []
+    if not sources:
+        skipped = [Skipped(s.ref, f"tuned on {s.identity.short()}, not {identity.short()}")
+                   for s in loaded if not s.identity.same_backbone(identity)]
+        loaded = [s for s in loaded if s.identity.same_backbone(identity)]
+    check_sources([(s.ref, s.identity, s.geometry) for s in loaded])
+    return loaded, skipped
+
+
+def _run(loaded: list[Any], methods: list[str], *, target: str, weights: Path | None, root: Path | None,
+         data_seed: int, lam: float, steps: int, tune: Any, spot_epochs: int, no_cache: bool,
+         show: bool) -> tuple[list[Any], Any]:
+    from promptkit.backbone import backbone_for
+    from promptkit.data import load_dataset, transform_for
+    from promptkit.ensemble.pipeline import check_ensemble_sources, compare
+    from promptkit.features import FeatureCache
+
+    bb = backbone_for(loaded[0].identity, weights=weights)
+    check_ensemble_sources(bb, loaded)  # geometry against this backbone, before the data loads
+    splits = load_dataset(target, root=root, transform=transform_for(bb.data_config), seed=data_seed)
+    with phase_progress(show) as progress:
+        results = compare(methods, bb, loaded, splits, lam=lam, steps=steps, tune=tune,
+                          cache=None if no_cache else FeatureCache(), spot_epochs=spot_epochs, progress=progress)
+    return results, splits
+
+
+def lineage_for(result: Any, *, lam: float, steps: int, data_seed: int) -> Any:
+    """The stored asset's lineage: method, each source's exact version, digest and weight, and the scores.
+
+    None for methods that start from no source (``random``, ``spt``).
+    """
+    from promptkit.registry import Lineage, LineageSource
+
+    if not result.sources:
+        return None
+    alpha = [float(a) for a in result.alpha]
+    w = result.weights
+    params: dict[str, Any] = {
+        "alpha": alpha,
+        "lambda": lam,
+        "steps": steps,
+        "transferability": None if w is None else w.transferability,
+        "regularizer": None if w is None else w.regularizer,
+        "objective": None if w is None else w.objective,
+        "source_scores": None if w is None else [float(s) for s in w.source_scores],
+        "composed_hscore": result.composed_hscore,
+        "seed": result.train.config.seed,
+        "data_seed": data_seed,
+        "dataset_fingerprint": result.train.dataset_fingerprint,
+        **{k: v for k, v in result.start.details.items()},
+    }
+    sources = [LineageSource(ref=s.ref, sha256=s.sha256, weight=a, task=s.task) for s, a in zip(result.sources, alpha)]
+    return Lineage(method=result.method, sources=sources, params=params)
+
+
+def plot_weights(results: list[Any], path: Path, *, target: str = "the target") -> Path:
+    """Bar chart of the source weights, one group of bars per source and one colour per method."""
+    _require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    with_alpha = [r for r in results if r.alpha is not None]
+    refs = [s.ref for s in with_alpha[0].sources]
+    width = 0.8 / len(with_alpha)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(refs) + 2), 3.6))
+    for j, r in enumerate(with_alpha):
+        xs = [i - 0.4 + width * (j + 0.5) for i in range(len(refs))]
+        ax.bar(xs, [float(a) for a in r.alpha], width=width, label=r.method)
+    ax.set_xticks(range(len(refs)), refs, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("weight alpha")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"ensemble weights for {target}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _render(results: list[Any], manifest: Any, splits: Any, plotted: Path | None) -> None:
+    from rich.table import Table
+
+    primary = results[0]
+    if primary.alpha is not None:
+        w = primary.weights
+        title = f"{primary.method} weights for {splits.name}"
+        if w is not None:
+            title += f"  (lambda {w.lam:g}, T {w.transferability:.3f}, R {w.regularizer:.3g}; composed prompt " \
+                     f"H-score {_fmt(primary.composed_hscore)})"
+        table = Table(title=title, title_justify="left")
+        for col in ("source", "task", "own H-score", "alpha", ""):
+            table.add_column(col, justify="right" if col in ("own H-score", "alpha") else "left")
+        scores = w.source_scores if w is not None else [None] * len(primary.sources)
+        for s, a, sc in zip(primary.sources, primary.alpha, scores):
+            table.add_row(s.ref, s.task or "", _fmt(None if sc is None else float(sc)), f"{float(a):.3f}",
+                          bar(float(a)))
+        out_console().print(table)
+    table = Table(title=f"tuned on {splits.name} ({splits.sizes['train']} train, {splits.sizes['test']} test images, "
+                        f"seed {primary.train.config.seed})", title_justify="left")
+    for col in ("method", "start", "T (mixture)", "H-score (start)", "val", "test", "seconds"):
+        table.add_column(col, justify="left" if col in ("method", "start") else "right")
+    for r in results:
+        start = r.start.details.get("chosen") or ("composed" if r.alpha is not None else r.train.config.init)
+        m = r.train.metrics
+        table.add_row(r.method + (" *" if r is primary else ""), start, _fmt(r.transferability),
+                      _fmt(r.composed_hscore), f"{m['val_acc']:.4f}", f"{m['test_acc']:.4f}",
+                      f"{r.seconds['total']:.1f}")
+    out_console().print(table)
+    out_console().print(f"stored {manifest.ref} (* = stored method)" + (f"; weights plotted to {plotted}"
+                                                                         if plotted else ""), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ensemble")(ensemble_command)

@@ -1,0 +1,154 @@
+"""`promptkit ensemble` as a user runs it: weights, comparison table, JSON, plot, lineage, refusals, piping."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+from promptkit.cli.app import app
+from promptkit.registry import Registry
+from rank_helpers import add_sources, colour_folder, tiny_backbone
+from typer.testing import CliRunner
+
+from promptkit.errors import EXIT_INTEGRITY, EXIT_USAGE
+
+runner = CliRunner()
+FAST = ("--epochs", "1", "--steps", "40", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ensemble")
+    reg = Registry(root / "reg", builtin=False)
+    refs = add_sources(reg, tiny_backbone(), other_backbone=True)
+    folder = colour_folder(root / "colours")
+    return reg, refs, folder
+
+
+def ensemble(world, *args, registry=None, input=None):
+    reg, _, folder = world
+    return runner.invoke(app, ["ensemble", "--target", str(folder), "--registry", str(registry or reg.root), *FAST,
+                               *map(str, args)], input=input)
+
+
+@pytest.fixture(scope="module")
+def compared(world, tmp_path_factory):
+    """One run with a comparison, JSON out and a plot, shared by several tests."""
+    _, refs, _ = world
+    png = tmp_path_factory.mktemp("plot") / "weights.png"
+    result = ensemble(world, "--name", "tgt/hg", "--json", "--compare", "uniform,best-single", "--compare", "random",
+                      "--lam", "0.1", "--seed", "3", "--plot", png, *refs)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), png
+
+
+def _cache_files(home):
+    return list((home / "cache").rglob("*.safetensors")) if (home / "cache").exists() else []
+
+
+class TestEnsembleCommand:
+    def test_json_holds_weights_metrics_compared_methods_and_the_stored_ref(self, compared, world):
+        data, _ = compared
+        _, refs, _ = world
+        assert [r["method"] for r in data["results"]] == ["hgprompt", "uniform", "best-single", "random"]
+        hg = data["results"][0]
+        assert [s["ref"] for s in hg["sources"]] == refs
+        assert sum(hg["alpha"]) == pytest.approx(1.0) and min(hg["alpha"]) >= 0
+        assert hg["weights"]["lam"] == 0.1 and hg["config"]["seed"] == 3 and hg["config"]["epochs"] == 1
+        assert all(0 <= r["metrics"]["test_acc"] <= 1 for r in data["results"])
+        assert data["results"][3]["alpha"] is None and data["ref"] == "tgt/hg:1"
+
+    def test_lineage_round_trips_through_the_registry(self, compared, world):
+        data, _ = compared
+        reg, _, folder = world
+        hg = data["results"][0]
+        m = reg.load(data["ref"]).manifest
+        assert m.sha256 == data["sha256"] and m.init == "hgprompt" and m.lineage.method == "hgprompt"
+        stored = [(s.ref, s.sha256, s.weight, s.task) for s in m.lineage.sources]
+        assert stored == [(s["ref"], s["sha256"], s["weight"], s["task"]) for s in hg["sources"]]
+        assert [reg.resolve(s.ref).sha256 for s in m.lineage.sources] == [s.sha256 for s in m.lineage.sources]
+        p = m.lineage.params
+        assert p["alpha"] == hg["alpha"] and p["lambda"] == 0.1 and p["steps"] == 40
+        assert p["transferability"] == hg["transferability"] and p["regularizer"] == hg["regularizer"]
+        assert p["objective"] == hg["weights"]["objective"] and p["source_scores"] == hg["weights"]["source_scores"]
+        assert p["composed_hscore"] == hg["composed_hscore"]
+        assert p["seed"] == 3 and p["data_seed"] == 0 and p["dataset_fingerprint"] == hg["dataset_fingerprint"]
+        assert m.dataset.fingerprint == hg["dataset_fingerprint"] and m.dataset.name == str(folder.resolve())
+        assert m.metrics["test_acc"] == hg["metrics"]["test_acc"] and m.seed == 3
+        assert {k: m.training[k] for k in hg["config"]} == hg["config"]
+        assert [c["method"] for c in m.training["ensemble"]["compared"]] == ["hgprompt", "uniform", "best-single",
+                                                                               "random"]
+        assert m.head is not None and m.geometry.length == 2
+
+    def test_plot_writes_a_png(self, compared):
+        data, png = compared
+        assert data["plot"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_table_shows_weights_and_every_method(self, world):
+        _, refs, _ = world
+        result = ensemble(world, "--name", "tgt/table", "--compare", "uniform,random", *refs)
+        assert result.exit_code == 0, result.output
+        out = result.stdout
+        assert "hgprompt weights" in out and all(r in out for r in refs) and "█" in out
+        for method in ("hgprompt *", "uniform", "random"):
+            assert method in out
+        assert "test" in out and "stored tgt/table:1" in out
+
+    def test_quiet_prints_the_ref_and_one_source_gives_that_source(self, world):
+        reg, refs, _ = world
+        result = ensemble(world, "--name", "tgt/one", "--quiet", refs[1])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == "tgt/one:1"
+        lineage = reg.load("tgt/one:1").manifest.lineage
+        assert [(s.ref, s.weight) for s in lineage.sources] == [(refs[1], 1.0)]
+
+    def test_rank_quiet_pipes_into_ensemble(self, world):
+        reg, refs, folder = world
+        ranked = runner.invoke(app, ["rank", "--target", str(folder), "--registry", str(reg.root), "--device", "cpu",
+                                     "--top", "2", "--quiet", *refs])
+        assert ranked.exit_code == 0, ranked.output
+        top = ranked.stdout.split()
+        result = ensemble(world, "--name", "tgt/piped", "--json", "-", input=ranked.stdout)
+        assert result.exit_code == 0, result.output
+        assert [s["ref"] for s in json.loads(result.stdout)["results"][0]["sources"]] == top
+
+    def test_default_sources_skip_other_backbones(self, world):
+        result = ensemble(world, "--name", "tgt/all", "--json", "--method", "uniform")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert [s["ref"] for s in data["skipped"]] == ["src/other:1"]
+        assert len(data["results"][0]["sources"]) == 3
+
+
+class TestRefusals:
+    def test_tampered_source_refused_before_work(self, world, tmp_path, _isolated_home):
+        reg, refs, _ = world
+        copy = tmp_path / "reg"
+        shutil.copytree(reg.root, copy)
+        path = Registry(copy, builtin=False).path_of(refs[1])
+        data = bytearray(path.read_bytes())
+        data[-2] ^= 1
+        path.write_bytes(bytes(data))
+        result = ensemble(world, "--name", "tgt/bad", *refs, registry=copy)
+        assert result.exit_code == EXIT_INTEGRITY and refs[1] in result.stderr
+        assert not _cache_files(_isolated_home)
+        assert "tgt/bad" not in [e.manifest.name for e in Registry(copy, builtin=False).list()]
+
+    def test_incompatible_source_named_before_work(self, world, _isolated_home):
+        _, refs, _ = world
+        result = ensemble(world, "--name", "tgt/bad", refs[0], "src/other:1")
+        assert result.exit_code == 1 and "src/other:1" in result.stderr and "backbone" in result.stderr
+        assert not _cache_files(_isolated_home)
+
+    def test_unknown_method(self, world, _isolated_home):
+        result = ensemble(world, "--name", "tgt/bad", "--compare", "uniform,magic")
+        assert result.exit_code == EXIT_USAGE and "magic" in result.stderr and "hgprompt" in result.stderr
+        assert not _cache_files(_isolated_home)
+
+    def test_plot_without_matplotlib_says_what_to_install(self, world, monkeypatch, _isolated_home, tmp_path):
+        monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
+        result = ensemble(world, "--name", "tgt/bad", "--plot", tmp_path / "w.png")
+        assert result.exit_code == EXIT_USAGE and "pip install promptkit[plot]" in result.stderr
+        assert not _cache_files(_isolated_home) and not (tmp_path / "w.png").exists()
