@@ -133,6 +133,8 @@ def _load_sources(reg: Any, target: str, sources: list[str] | None, *, include_t
     Named sources must all fit together (else the first misfit is named); the default set (every
     latest prompt) keeps those tuned on the chosen backbone and reports the others as skipped.
     """
+    from collections import Counter
+
     from promptkit.registry.workflows import choose_backbone, load_sources, source_refs
 
     from promptkit.data import get_dataset_entry
@@ -146,10 +148,14 @@ def _load_sources(reg: Any, target: str, sources: list[str] | None, *, include_t
     loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
     identity = choose_backbone([s.identity for s in loaded], name=backbone)
     skipped = []
-    if not sources:
+    if not sources:  # the default set: keep what combines with the most common backbone and geometry
         skipped = [Skipped(s.ref, f"tuned on {s.identity.short()}, not {identity.short()}")
                    for s in loaded if not s.identity.same_backbone(identity)]
         loaded = [s for s in loaded if s.identity.same_backbone(identity)]
+        geometry = Counter(s.geometry for s in loaded).most_common(1)[0][0]
+        skipped += [Skipped(s.ref, f"prompt geometry {s.geometry.short()}, not {geometry.short()}")
+                    for s in loaded if s.geometry != geometry]
+        loaded = [s for s in loaded if s.geometry == geometry]
     check_sources([(s.ref, s.identity, s.geometry) for s in loaded])
     return loaded, skipped
 

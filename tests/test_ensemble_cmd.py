@@ -7,12 +7,14 @@ import shutil
 import sys
 
 import pytest
+import torch
 from promptkit.cli.app import app
-from promptkit.registry import Registry
+from promptkit.registry import AssetSpec, Registry
 from rank_helpers import add_sources, colour_folder, tiny_backbone
 from typer.testing import CliRunner
 
 from promptkit.errors import EXIT_INTEGRITY, EXIT_USAGE
+from promptkit.identity import PromptGeometry
 
 runner = CliRunner()
 FAST = ("--epochs", "1", "--steps", "40", "--device", "cpu")
@@ -22,7 +24,11 @@ FAST = ("--epochs", "1", "--steps", "40", "--device", "cpu")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("ensemble")
     reg = Registry(root / "reg", builtin=False)
-    refs = add_sources(reg, tiny_backbone(), other_backbone=True)
+    bb = tiny_backbone()
+    refs = add_sources(reg, bb, other_backbone=True)
+    spec = AssetSpec(backbone=bb.identity, task="long",
+                     geometry=PromptGeometry(mode="shallow", length=3, width=bb.embed_dim, layers=1))
+    reg.add("src/long", {"prompt": torch.zeros(1, 3, bb.embed_dim)}, spec)
     folder = colour_folder(root / "colours")
     return reg, refs, folder
 
@@ -114,11 +120,11 @@ class TestEnsembleCommand:
         assert result.exit_code == 0, result.output
         assert [s["ref"] for s in json.loads(result.stdout)["results"][0]["sources"]] == top
 
-    def test_default_sources_skip_other_backbones(self, world):
+    def test_default_sources_skip_other_backbones_and_geometries(self, world):
         result = ensemble(world, "--name", "tgt/all", "--json", "--method", "uniform")
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
-        assert [s["ref"] for s in data["skipped"]] == ["src/other:1"]
+        assert sorted(s["ref"] for s in data["skipped"]) == ["src/long:1", "src/other:1"]
         assert len(data["results"][0]["sources"]) == 3
 
 
@@ -136,10 +142,11 @@ class TestRefusals:
         assert not _cache_files(_isolated_home)
         assert "tgt/bad" not in [e.manifest.name for e in Registry(copy, builtin=False).list()]
 
-    def test_incompatible_source_named_before_work(self, world, _isolated_home):
+    @pytest.mark.parametrize(("alien", "what"), [("src/other:1", "backbone"), ("src/long:1", "geometry")])
+    def test_incompatible_source_named_before_work(self, world, _isolated_home, alien, what):
         _, refs, _ = world
-        result = ensemble(world, "--name", "tgt/bad", refs[0], "src/other:1")
-        assert result.exit_code == 1 and "src/other:1" in result.stderr and "backbone" in result.stderr
+        result = ensemble(world, "--name", "tgt/bad", refs[0], alien)
+        assert result.exit_code == 1 and alien in result.stderr and what in result.stderr
         assert not _cache_files(_isolated_home)
 
     def test_unknown_method(self, world, _isolated_home):
