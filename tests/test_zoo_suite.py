@@ -94,6 +94,15 @@ class TestGenerate:
             labels, torch.cat([train[1], val[1]])
         )
 
+    def test_thread_count_does_not_change_the_images(self) -> None:
+        a = generate("zoo-textures", "val", n=40)[0]
+        torch.set_num_threads(2)
+        try:
+            b = generate("zoo-textures", "val", n=40)[0]
+        finally:
+            torch.set_num_threads(1)
+        assert torch.equal(a, b)
+
     def test_unknown_task_is_a_dataset_not_found_error(self) -> None:
         with pytest.raises(DatasetNotFoundError):
             generate("zoo-nope", "train")

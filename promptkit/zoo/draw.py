@@ -245,23 +245,44 @@ def shape_bank() -> torch.Tensor:
     return torch.stack([_to_field(fn(y, x)) for fn in _SHAPE_FNS.values()])
 
 
+def _segment_distance(points: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # Distance from each point (P, 2) to each segment a-b (S, 2): (P, S).
+    ab = b - a  # (S, 2)
+    ap = points[:, None, :] - a[None]  # (P, S, 2)
+    t = ((ap * ab[None]).sum(-1) / (ab * ab).sum(-1).clamp(min=1e-12)).clamp(0, 1)
+    return (ap - t[..., None] * ab[None]).norm(dim=-1)
+
+
 @lru_cache(maxsize=4)
 def glyph_bank(chars: str) -> torch.Tensor:
-    """Signed-distance fields of bitmap-font glyphs (5x7 cells, 0.8 of the template's height).
+    """Signed-distance fields of bitmap-font glyphs drawn as strokes (0.8 of the template's height).
+
+    Each ink cell of the 5x7 bitmap is joined to its ink neighbours by a round-capped stroke
+    (diagonal neighbours only where no orthogonal path joins them), so diagonals are smooth
+    lines rather than cells touching at their corners.
 
     Shape:
         returns ``(len(chars), 1, TEMPLATE, TEMPLATE)``.
     """
-    res = TEMPLATE * 2
-    cell = int(res * 0.8 / 7)
+    cell = 1.6 / 7  # template units per bitmap cell
+    y, x = coords(TEMPLATE)
+    grid = torch.stack([x.reshape(-1), y.reshape(-1)], dim=1)
     fields = []
     for ch in chars:
-        bm = torch.tensor(glyph_bitmap(ch), dtype=torch.float32)
-        big = bm.repeat_interleave(cell, 0).repeat_interleave(cell, 1)
-        canvas = torch.zeros(res, res)
-        top, left = (res - big.shape[0]) // 2, (res - big.shape[1]) // 2
-        canvas[top : top + big.shape[0], left : left + big.shape[1]] = big
-        fields.append(_to_field(canvas > 0.5))
+        bm = glyph_bitmap(ch)
+        ink = {(r, c) for r in range(7) for c in range(5) if bm[r][c]}
+        segs = []
+        for r, c in sorted(ink):
+            segs.append(((r, c), (r, c)))
+            for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                if (r + dr, c + dc) not in ink:
+                    continue
+                if dr and dc and ((r + dr, c) in ink or (r, c + dc) in ink):
+                    continue  # already joined through an orthogonal neighbour
+                segs.append(((r, c), (r + dr, c + dc)))
+        ends = torch.tensor([[[(c - 2) * cell, (r - 3) * cell] for r, c in seg] for seg in segs])  # (S, 2, 2)
+        dist = _segment_distance(grid, ends[:, 0], ends[:, 1]).amin(dim=1).view(TEMPLATE, TEMPLATE)
+        fields.append((0.42 * cell - dist)[None])  # stroke half-width: 0.42 of a cell
     return torch.stack(fields)
 
 

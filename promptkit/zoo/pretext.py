@@ -146,7 +146,7 @@ def pretext_batch(n: int, *, seed: int, step: int) -> tuple[torch.Tensor, dict[s
     hue_bin = randint(gen, n, 0, 8)
     big_color = hsv_to_rgb((hue_bin.float() + uniform(gen, n, 0.2, 0.8)) / 8, uniform(gen, n, 0.55, 1.0),
                            uniform(gen, n, 0.55, 1.0))  # fmt: skip
-    thick = uniform(gen, (n, 4), -0.05, 0.05)
+    thick = uniform(gen, (n, 4), -0.05, 0.03)
     for j in (3, 2, 1, 0):
         on = (j < count).float().view(-1, 1, 1, 1)
         f = place(letters, which[:, j], cx=cx[:, j], cy=cy[:, j], scale=scale[:, j],

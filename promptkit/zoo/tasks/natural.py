@@ -71,7 +71,7 @@ def digits(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     aspect = uniform(gen, n, 0.75, 1.3)
     shear = uniform(gen, n, -0.3, 0.3)
     angle = uniform(gen, n, -0.2, 0.2)
-    thick = uniform(gen, n, -0.06, 0.05)  # stroke weight (distance offset)
+    thick = uniform(gen, n, -0.06, 0.03)  # stroke weight (distance offset)
     cx, cy = uniform(gen, n, -0.1, 0.1), uniform(gen, n, -0.12, 0.12)
     # cut-off neighbours left and right, as in house-number crops
     pitch = scale * aspect * uniform(gen, n, 1.25, 1.6)
