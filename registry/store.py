@@ -199,6 +199,8 @@ class Registry:
         self.root = resolve_root(root)
         self._user = _Store(self.root, readonly=False)
         broot = builtin_root() if builtin is True else (Path(builtin) if builtin else None)
+        if broot is not None and broot.resolve() == self.root.resolve():
+            broot = None  # writing the built-in collection itself (`make zoo`): it is this registry
         self._builtin = _Store(broot, readonly=True) if broot is not None and broot.is_dir() else None
         self.lock_timeout = lock_timeout
 

@@ -1,0 +1,250 @@
+"""Rebuild the embedded zoo from scratch: pretrain, install the backbone, tune the built-in prompts, measure.
+
+Every stage is restartable (it skips what is already done and resumes what was interrupted),
+so ``make zoo`` can be killed and run again. Stages, in order:
+
+1. ``pretrain``: ``python -m promptkit.zoo.pretrain`` into ``runs/zoo/pretrain`` (resumable).
+2. ``install``: copy the weights and ``record.json`` into ``promptkit/zoo/assets/backbone/``.
+3. ``sources``: one source prompt per task, tuned with the project's own ``promptkit train``
+   into the built-in collection ``promptkit/zoo/assets/registry`` as ``zoo/<task>``.
+4. ``seeds``: the same recipe with seeds 1 and 2 into a scratch registry (for the 3-seed table).
+5. ``evidence``: frozen-probe accuracy of the pretrained against the random-init backbone, and
+   the single-source transfer matrix (a probe on target features under each source prompt).
+6. ``card``: ``promptkit/zoo/assets/CARD.md`` from the measured JSON.
+
+Usage: ``python scripts/build_zoo.py [--stages pretrain,install,...] [--minutes 55]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RECIPE", "STAGES", "main"]
+
+RUNS = Path("runs/zoo")
+# The tuning recipe of every built-in prompt (promptkit train options); the card says why.
+RECIPE: dict[str, Any] = {
+    "mode": "deep",
+    "length": 4,
+    "init": "random",
+    "epochs": 12,
+    "optimizer": "adamw",
+    "lr": 0.01,
+    "batch-size": 64,
+}
+STAGES = ("pretrain", "install", "sources", "seeds", "evidence", "card")
+
+
+def _log(msg: str) -> None:
+    print(f"[zoo {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _tasks() -> list[str]:
+    from promptkit.zoo.suite import TASKS
+
+    return sorted(TASKS)
+
+
+def stage_pretrain(args: argparse.Namespace) -> None:
+    out = RUNS / "pretrain"
+    if (out / "record.json").is_file():
+        _log(f"pretrain: done ({out})")
+        return
+    cmd = [
+        sys.executable,
+        "-m",
+        "promptkit.zoo.pretrain",
+        "--out",
+        str(out),
+        "--minutes",
+        str(args.minutes),
+        "--seed",
+        "0",
+        "--threads",
+        str(args.threads),
+    ]
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    _log("pretrain: " + " ".join(cmd))
+    subprocess.run(cmd, check=True)
+
+
+def stage_install(args: argparse.Namespace) -> None:
+    from promptkit.zoo.backbone import ZOO_BACKBONE_DIR
+
+    src = Path(args.pretrained or RUNS / "pretrain")
+    record = json.loads((src / "record.json").read_text())
+    ZOO_BACKBONE_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("record.json", record["backbone"]["weights_file"]):
+        shutil.copy2(src / name, ZOO_BACKBONE_DIR / name)
+    _log(f"install: backbone from {src} -> {ZOO_BACKBONE_DIR}")
+
+
+def _train(task: str, *, registry: Path, name: str, seed: int, threads: int) -> dict[str, Any]:
+    cmd = [
+        "promptkit",
+        "train",
+        "--dataset",
+        task,
+        "--backbone",
+        "zoo-vit",
+        "--name",
+        name,
+        "--registry",
+        str(registry),
+        "--seed",
+        str(seed),
+        "--device",
+        "cpu",
+        "--json",
+        "--resume",
+        "--checkpoint-dir",
+        str(RUNS / "checkpoints" / f"{name.replace('/', '__')}-s{seed}"),
+    ]
+    for key, value in RECIPE.items():
+        cmd += [f"--{key}", str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    exe = shutil.which("promptkit") or ""
+    full = ([exe] if exe else [sys.executable, "-m", "promptkit.cli"]) + cmd[1:]
+    t0 = time.time()
+    done = subprocess.run(full, check=True, capture_output=True, text=True, env=env)
+    result = json.loads(done.stdout)
+    _log(
+        f"  {name} seed {seed}: test {result['metrics']['test_acc']:.3f} (probe "
+        f"{result['metrics'].get('probe_test_acc', float('nan')):.3f}) in {time.time() - t0:.0f} s"
+    )
+    return result
+
+
+def _short(task: str) -> str:
+    return task.removeprefix("zoo-")
+
+
+def stage_sources(args: argparse.Namespace) -> None:
+    from promptkit.registry import Registry
+
+    from promptkit.zoo.backbone import ZOO_COLLECTION_DIR
+
+    reg = Registry(ZOO_COLLECTION_DIR)
+    results = _load(RUNS / "sources.json")
+    for task in _tasks():
+        name = f"zoo/{_short(task)}"
+        if reg.list(name=name):
+            continue
+        results[task] = _train(task, registry=ZOO_COLLECTION_DIR, name=name, seed=0, threads=args.threads)
+        _save(RUNS / "sources.json", results)
+
+
+def stage_seeds(args: argparse.Namespace) -> None:
+    scratch = RUNS / "seed-registry"
+    results = _load(RUNS / "seeds.json")
+    for seed in (1, 2):
+        for task in _tasks():
+            key = f"{task}:{seed}"
+            if key not in results:
+                results[key] = _train(
+                    task, registry=scratch, name=f"zoo-seeds/{_short(task)}", seed=seed, threads=args.threads
+                )
+                _save(RUNS / "seeds.json", results)
+
+
+def stage_evidence(args: argparse.Namespace) -> None:
+    """Probe tables (pretrained vs random init) and the transfer matrix, one JSON entry at a time."""
+    import torch
+    from promptkit.registry import Registry
+    from promptkit.registry.workflows import load_sources, source_refs
+
+    from promptkit.backbone import load_backbone
+    from promptkit.data import load_dataset, transform_for
+    from promptkit.features import FeatureCache
+    from promptkit.probe import probe_accuracy
+    from promptkit.rank import rank_sources, source_features
+    from promptkit.zoo.backbone import ZOO_COLLECTION_DIR
+
+    torch.set_num_threads(args.threads)
+    out = _load(RUNS / "evidence.json")
+    cache = FeatureCache(RUNS / "feature-cache")
+    pre, rnd = load_backbone("zoo-vit"), load_backbone("zoo-vit", pretrained=False)
+    for task in _tasks():
+        key = f"probe:{task}"
+        if key in out:
+            continue
+        row = {}
+        for label, bb in (("pretrained", pre), ("random", rnd)):
+            splits = load_dataset(task, transform=transform_for(bb.data_config))
+            tr = [source_features(bb, None, splits, s, cache=cache, device="cpu") for s in ("train", "val")]
+            te = source_features(bb, None, splits, "test", cache=cache, device="cpu")
+            row[label] = probe_accuracy(
+                torch.cat([t[0] for t in tr]), torch.cat([t[1] for t in tr]), *te, num_classes=splits.num_classes
+            )
+        out[key] = row
+        _log(f"  probe {task}: pretrained {row['pretrained']:.3f}, random init {row['random']:.3f}")
+        _save(RUNS / "evidence.json", out)
+    reg = Registry(ZOO_COLLECTION_DIR)
+    sources = load_sources(reg, source_refs(reg))
+    for task in _tasks():
+        key = f"transfer:{task}"
+        if key in out:
+            continue
+        splits = load_dataset(task, transform=transform_for(pre.data_config))
+        result = rank_sources(pre, sources, splits, with_accuracy=True, cache=cache, device="cpu")
+        out[key] = {
+            "rows": [
+                {"ref": r.ref, "task": r.task, "scores": r.scores, "transfer_acc": r.transfer_acc} for r in result.rows
+            ],
+            "seconds": result.seconds,
+        }
+        accs = [r.transfer_acc for r in result.rows]
+        _log(f"  transfer to {task}: best {max(accs):.3f}, worst {min(accs):.3f}")
+        _save(RUNS / "evidence.json", out)
+
+
+def stage_card(args: argparse.Namespace) -> None:
+    from promptkit.zoo.backbone import ZOO_ASSETS
+    from promptkit.zoo.card import render_card
+
+    text = render_card(RUNS, RECIPE)
+    (ZOO_ASSETS / "CARD.md").write_text(text)
+    _log(f"card: {ZOO_ASSETS / 'CARD.md'}")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save(path: Path, obj: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Rebuild the embedded zoo (restartable).")
+    ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {', '.join(STAGES)}")
+    ap.add_argument("--minutes", type=float, default=55.0, help="pretraining budget")
+    ap.add_argument("--steps", type=int, default=None, help="fixed pretraining steps (reproduces a run exactly)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pretrained", type=Path, default=None, help="install this pretraining output folder")
+    args = ap.parse_args(argv)
+    stages = {s.strip() for s in args.stages.split(",") if s.strip()}
+    unknown = stages - set(STAGES)
+    if unknown:
+        ap.error(f"unknown stages {sorted(unknown)}; choose from {', '.join(STAGES)}")
+    for stage in STAGES:
+        if stage in stages:
+            _log(f"stage {stage}")
+            globals()[f"stage_{stage}"](args)
+
+
+if __name__ == "__main__":
+    main()
