@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.promptkit-installed
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint bench zoo install clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_registry.py
+
+zoo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/build_zoo.py
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info
