@@ -266,11 +266,24 @@ def _sea(gen: torch.Generator, n: int) -> torch.Tensor:
 @register("zoo-landuse")
 def landuse(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
-    img = torch.zeros(n, 3, CANVAS, CANVAS)
-    for k, fn in _LAND.items():
-        sel = (labels == k).nonzero(as_tuple=True)[0]
-        if sel.numel():
-            img[sel] = fn(gen, int(sel.numel()))
+
+    def draw(classes: torch.Tensor) -> torch.Tensor:
+        img = torch.zeros(n, 3, CANVAS, CANVAS)
+        for k, fn in _LAND.items():
+            sel = (classes == k).nonzero(as_tuple=True)[0]
+            if sel.numel():
+                img[sel] = fn(gen, int(sel.numel()))
+        return img
+
+    img = draw(labels)
+    # like EuroSAT tiles, a patch may reach into a neighbouring area of another class:
+    # a half-plane covering up to a third of the image (the label is the majority class)
+    other = (labels + randint(gen, n, 1, len(_LAND))) % len(_LAND)
+    y, x = coords(CANVAS)
+    a = uniform(gen, n, 0, 2 * math.pi).view(-1, 1, 1, 1)
+    edge = uniform(gen, n, 0.35, 1.5).view(-1, 1, 1, 1)  # distance of the border from the centre
+    border = ((x * torch.cos(a) + y * torch.sin(a) - edge) * 12 + 0.5).clamp(0, 1)
+    img = img * (1 - border) + draw(other) * border
     # atmosphere and sensor: haze, brightness and a small colour cast per image
     haze = uniform(gen, n, 0.0, 0.3).view(-1, 1, 1, 1)
     img = img * (1 - haze) + haze * 0.7
