@@ -23,6 +23,7 @@ from promptkit.zoo.pretrain import (
     Recipe,
     build_vit,
     load_zoo_vit,
+    normalize,
     pretrain,
     smoke_config,
 )
@@ -93,9 +94,22 @@ class TestBuildVit:
         a, b = build_vit(TINY, seed=3), build_vit(TINY, seed=3)
         assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
+    def test_leaves_the_global_rng_alone(self) -> None:
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        build_vit(TINY, seed=5)
+        assert torch.equal(torch.rand(3), expected)
+
     def test_default_architecture_fits_the_size_limit_in_float32(self) -> None:
         params = sum(p.numel() for p in build_vit(ArchConfig()).parameters())
         assert params * 4 <= MAX_WEIGHT_BYTES
+
+
+class TestNormalize:
+    def test_maps_uint8_to_minus_one_one(self) -> None:
+        x = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2).expand(1, 3, 1, 2)
+        assert torch.equal(normalize(x), torch.tensor([-1.0, 1.0]).view(1, 1, 1, 2).expand(1, 3, 1, 2))
 
 
 class TestSmokeEntryPoint:

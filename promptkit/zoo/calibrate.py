@@ -18,20 +18,10 @@ import torch
 from torch import nn
 
 from promptkit.probe import fit_linear_probe, select_l2
+from promptkit.zoo.pretrain import normalize
 from promptkit.zoo.suite import TASKS, generate
 
-__all__ = ["CalibrationRow", "calibrate", "normalize", "probe_columns", "small_cnn_accuracy", "vit_features"]
-
-_MEAN, _STD = 0.5, 0.5  # the zoo backbone's input normalization (pretrain.py uses the same)
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images to the zoo backbone's input: ``(x / 255 - 0.5) / 0.5``.
-
-    Shape:
-        images: ``(N, 3, H, W)`` uint8; returns float32 of the same shape.
-    """
-    return (images.float() / 255.0 - _MEAN) / _STD
+__all__ = ["CalibrationRow", "calibrate", "markdown", "probe_columns", "small_cnn_accuracy", "vit_features"]
 
 
 @torch.no_grad()

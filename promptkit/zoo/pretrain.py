@@ -30,10 +30,18 @@ import torch
 from torch import nn
 
 from promptkit.errors import UsageError
-from promptkit.zoo.calibrate import normalize
 from promptkit.zoo.pretext import IGNORE, PRETEXT_HEADS, pretext_batch
 
-__all__ = ["ArchConfig", "PretextModel", "Recipe", "build_vit", "load_zoo_vit", "pretrain", "smoke_config"]
+__all__ = [
+    "ArchConfig",
+    "PretextModel",
+    "Recipe",
+    "build_vit",
+    "load_zoo_vit",
+    "normalize",
+    "pretrain",
+    "smoke_config",
+]
 
 WEIGHTS_FILE = "backbone.safetensors"
 HEADS_FILE = "heads.safetensors"
@@ -83,7 +91,7 @@ class Recipe:
     seed: int = 0
 
 
-_PRETRAINED_CFG = {  # what promptkit's transforms read (data_config_for): 32x32, no crop, the mean/std above
+_PRETRAINED_CFG = {  # what promptkit's transforms read (data_config_for): 32x32, no crop, inputs in [-1, 1]
     "input_size": (3, 32, 32),
     "interpolation": "bilinear",
     "mean": (0.5, 0.5, 0.5),
@@ -93,12 +101,24 @@ _PRETRAINED_CFG = {  # what promptkit's transforms read (data_config_for): 32x32
 }
 
 
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images to the zoo backbone's input: ``(x / 255 - mean) / std`` with the config above.
+
+    Shape:
+        images: ``(N, 3, H, W)`` uint8; returns float32 of the same shape.
+    """
+    mean = torch.tensor(_PRETRAINED_CFG["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(_PRETRAINED_CFG["std"]).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
 def build_vit(arch: ArchConfig, *, seed: int = 0) -> nn.Module:
     """A randomly initialized zoo ViT (timm's init, from ``seed``), with the zoo's pretrained config attached."""
     from timm.models.vision_transformer import VisionTransformer
 
-    torch.manual_seed(seed)
-    model = VisionTransformer(**arch.timm_kwargs())
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+        torch.manual_seed(seed)
+        model = VisionTransformer(**arch.timm_kwargs())
     model.pretrained_cfg = dict(_PRETRAINED_CFG)
     model.zoo_arch = asdict(arch)  # type: ignore[assignment]
     return model
@@ -234,9 +254,10 @@ def pretrain(
         torch.set_num_threads(recipe.threads)
     model = PretextModel(build_vit(arch, seed=recipe.seed))
     # heads get their own init stream so that they do not shift the trunk's
-    torch.manual_seed(recipe.seed + 1)
-    for head in model.heads.values():
-        head.reset_parameters()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed + 1)
+        for head in model.heads.values():
+            head.reset_parameters()
     opt = _optimizer(model, recipe)
     state = _State()
     ckpt = out / CHECKPOINT_FILE
