@@ -74,7 +74,7 @@ class Recipe:
     # time and steps
     minutes: float = 55.0  # training budget, summed over resumes
     steps: int | None = None  # fixed total steps (reproducible); None: estimated after timing `timing_steps`
-    timing_steps: int = 20  # steps timed to turn the budget into a step count
+    timing_steps: int = 50  # steps timed to turn the budget into a step count (more: robust to a busy machine)
     # optimisation
     batch_size: int = 128
     lr: float = 1e-3  # AdamW peak
@@ -184,8 +184,9 @@ def _draw(recipe: Recipe, step: int, threads: int) -> tuple[torch.Tensor, dict[s
 
 
 def _lr(step: int, total: int, recipe: Recipe) -> float:
-    # warm-up: warmup_steps, or a tenth of a shorter run (the total is known before warm-up ends
-    # whenever timing_steps + 2 <= warmup_steps / 10, as with the defaults)
+    # warm-up: warmup_steps, or a tenth of a shorter run. A budgeted run learns its total only
+    # after the timing steps and warms up over warmup_steps until then, so rerunning it with
+    # --steps <its total_steps> retraces it exactly when total_steps >= 10 * warmup_steps.
     warm = max(1, min(recipe.warmup_steps, total // 10))
     if step < warm:
         return recipe.lr * (step + 1) / warm
