@@ -50,7 +50,7 @@ def handle_errors(fn: F) -> F:
         except (OSError, MemoryError) as err:
             if _debug():
                 raise
-            err_console().print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            err_console().print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
