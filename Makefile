@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.promptkit-installed
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,plot]"
 	@touch $(STAMP)
 
 install: $(STAMP)
