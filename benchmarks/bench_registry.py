@@ -23,7 +23,7 @@ from promptkit.registry import AssetSpec, Registry
 from promptkit.identity import BackboneIdentity, PromptGeometry
 
 
-def _fill(reg: Registry, names: int, versions: int) -> None:
+def _fill(reg: Registry, names: int, versions: int) -> int:
     spec = AssetSpec(
         backbone=BackboneIdentity(timm_name="vit_base_patch16_224", weights_sha256="ab" * 32),
         geometry=PromptGeometry(mode="shallow", length=10, width=768, layers=1),
@@ -36,6 +36,7 @@ def _fill(reg: Registry, names: int, versions: int) -> None:
         reg.add(f"bench/p{i % names:03d}", {"prompt": torch.randn(1, 10, 768, generator=g)}, spec)
         if (i - have + 1) % 1000 == 0:
             print(f"  added {i - have + 1}/{todo}", file=sys.stderr)
+    return max(todo, 0)
 
 
 def _time(fn, repeat: int = 5) -> float:
@@ -56,7 +57,7 @@ def main() -> None:
     root = args.root or Path(tempfile.mkdtemp(prefix="pk-bench-")) / "reg"
     big = Registry(root, builtin=False)
     t = time.perf_counter()
-    _fill(big, args.names, args.versions)
+    added = _fill(big, args.names, args.versions)
     fill_s = time.perf_counter() - t
     small = Registry(Path(tempfile.mkdtemp(prefix="pk-bench-small-")) / "reg", builtin=False)
     _fill(small, 1, 10)
@@ -64,7 +65,7 @@ def main() -> None:
     ref = f"bench/p{args.names // 2:03d}:{args.versions // 2}"
     cli = [sys.executable, "-m", "promptkit.cli", "list", "--json", "--registry", str(root)]
     rows = [
-        ("fill (add, one at a time)", fill_s, f"{n / fill_s:.0f} adds/s"),
+        ("fill (add, one at a time)", fill_s, f"{added / fill_s:.0f} adds/s" if added else "reused a registry"),
         ("`promptkit list --json` (subprocess)", _time(lambda: subprocess.run(cli, capture_output=True, check=True),
                                                        3), ""),
         ("Registry.list()", _time(lambda: big.list(), 3), ""),
