@@ -10,7 +10,7 @@ The heads:
 
 - ``letter``: which of 26 letters the largest glyph is (shape, strokes);
 - ``hue``: the hue of the largest glyph, 8 bins (colour);
-- ``tilt``: the largest glyph's tilt, 3 bins over +-45 degrees (orientation);
+- ``tilt``: the largest glyph's tilt, 3 bins over +-30 degrees (orientation);
 - ``relation``: where the second glyph lies relative to the largest (left/right x above/below;
   relative position; ignored with one glyph);
 - ``grating``: orientation (8 bins over 180 degrees) x spatial frequency (2) of a grating
@@ -140,8 +140,8 @@ def pretext_batch(n: int, *, seed: int, step: int) -> tuple[torch.Tensor, dict[s
     letters = glyph_bank("".join(LETTERS))
     count = randint(gen, n, 1, 5)  # glyphs in the scene, 1..4; glyph 0 is the largest
     cx, cy = uniform(gen, (n, 4), -0.6, 0.6), uniform(gen, (n, 4), -0.6, 0.6)
-    scale = torch.cat([uniform(gen, (n, 1), 0.4, 0.6), uniform(gen, (n, 3), 0.18, 0.32)], dim=1)
-    tilt_deg = uniform(gen, (n, 4), -45.0, 45.0)
+    scale = torch.cat([uniform(gen, (n, 1), 0.48, 0.68), uniform(gen, (n, 3), 0.15, 0.28)], dim=1)
+    tilt_deg = uniform(gen, (n, 4), -30.0, 30.0)
     which = randint(gen, (n, 4), 0, len(LETTERS))
     hue_bin = randint(gen, n, 0, 8)
     big_color = hsv_to_rgb((hue_bin.float() + uniform(gen, n, 0.2, 0.8)) / 8, uniform(gen, n, 0.55, 1.0),
@@ -157,7 +157,7 @@ def pretext_batch(n: int, *, seed: int, step: int) -> tuple[torch.Tensor, dict[s
         cover = torch.maximum(cover, a)
     images = to_uint8(finish(img, gen, noise=(0.0, 0.04)))
 
-    tilt = torch.bucketize(tilt_deg[:, 0].contiguous(), torch.tensor([-15.0, 15.0]))
+    tilt = torch.bucketize(tilt_deg[:, 0].contiguous(), torch.tensor([-10.0, 10.0]))
     right = (cx[:, 1] > cx[:, 0]).long()
     below = (cy[:, 1] > cy[:, 0]).long()
     relation = torch.where(count >= 2, right + 2 * below, IGNORE)
