@@ -11,14 +11,6 @@ from promptkit.errors import UsageError, WeightsError
 TINY = dict(img_size=32, patch_size=8, depth=2, embed_dim=48, num_heads=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors on a shared 2-core machine: extra threads only add contention.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def tiny() -> Backbone:

@@ -10,14 +10,6 @@ from promptkit.features import FeatureCache, cache_key, default_cache_dir, extra
 from promptkit.prompted import PromptedViT
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)

@@ -13,13 +13,6 @@ from promptkit.prompted import PromptedViT, prompt_sha256
 TINY = dict(img_size=32, patch_size=8, depth=3, embed_dim=48, num_heads=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def tiny():

@@ -16,13 +16,6 @@ from promptkit.train import CHECKPOINT_FILE, TrainConfig, evaluate, head_applies
 D = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class ToySplits:
     """Four texture classes (horizontal / vertical stripes, checks, none) under heavy pixel noise."""
