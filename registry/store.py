@@ -24,7 +24,7 @@ import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,8 +43,9 @@ from promptkit.errors import (
 )
 
 from . import _fs
-from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, content_digest, file_sha256, read_prompt_file, serialize
+from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, content_digest, read_prompt_file, serialize
 from .files import validate_tensors as _validate_tensors
+from .integrity import VerifyIssue, VerifyReport, check_version
 from .location import builtin_root, resolve_root
 from .manifest import AssetSpec, Manifest, Origin, parse_manifest
 from .refs import LATEST, Reference, parse_reference, validate_alias, validate_name, validate_tag
@@ -88,22 +89,6 @@ class Entry:
     manifest: Manifest
     aliases: tuple[str, ...] = ()
     builtin: bool = False
-
-
-@dataclass(frozen=True)
-class VerifyIssue:
-    ref: str
-    problem: str
-
-
-@dataclass
-class VerifyReport:
-    checked: int = 0
-    issues: list[VerifyIssue] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.issues
 
 
 class _Record(BaseModel):
@@ -501,7 +486,8 @@ class Registry:
                     targets.extend((store, n, v) for v in store.versions(n))
         report = VerifyReport()
         for i, (store, n, v) in enumerate(targets):
-            problem = _check_version(store, n, v)
+            vdir = store.version_dir(n, v)
+            problem = check_version(f"{n}:{v}", vdir / RECORD_NAME, vdir / FILE_NAME)
             report.checked += 1
             if problem:
                 report.issues.append(VerifyIssue(f"{n}:{v}", problem))
@@ -520,29 +506,6 @@ class Registry:
         _fs.write_atomic(out / FILE_NAME, asset.path.read_bytes())
         _fs.write_atomic(out / "manifest.json", (asset.manifest.model_dump_json(indent=2) + "\n").encode())
         return out
-
-
-_CONTENT_FIELDS = ("sha256", "backbone", "geometry", "head")
-
-
-def _check_version(store: _Store, name: str, version: int) -> str | None:
-    vref = f"{name}:{version}"
-    try:
-        record = store.record(name, version)
-        manifest = parse_manifest(record["manifest"], source=vref)
-        path = store.version_dir(name, version) / FILE_NAME
-        if not path.is_file():
-            return "stored file is missing"
-        actual = file_sha256(path)
-        if actual != record["file_sha256"]:
-            return f"file sha256 {actual[:12]}... differs from the recorded {record['file_sha256'][:12]}..."
-        _, embedded = read_prompt_file(path)
-        for f in _CONTENT_FIELDS:
-            if getattr(embedded, f) != getattr(manifest, f):
-                return f"record and file disagree on {f!r}"
-    except (IntegrityError, InvalidAssetError, KeyError, OSError) as err:
-        return str(err)
-    return None
 
 
 def _sha(data: bytes) -> str:

@@ -244,6 +244,13 @@ class TestIntegrity:
             registry.load("dtd:1")
         assert registry.load("dtd:2").prompt.shape == (1, 4, 8)
 
+    def test_broken_record_is_reported_not_fatal(self, registry):
+        registry.add("dtd", make_tensors(seed=1), make_spec())
+        registry.add("dtd", make_tensors(seed=2), make_spec())
+        (registry.path_of("dtd:1").parent / "record.json").write_text("{not json")
+        report = registry.verify()
+        assert [i.ref for i in report.issues] == ["dtd:1"] and report.checked == 2
+
     def test_flipped_header_byte_is_caught(self, registry):
         registry.add("dtd", make_tensors(), make_spec())
         path = registry.path_of("dtd:1")
