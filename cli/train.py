@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,8 +61,9 @@ def phase_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
 
 
 def _run_dir(name: str) -> Path:
-    home = os.environ.get("PROMPTKIT_HOME") or Path.home() / ".cache" / "promptkit"
-    return Path(home).expanduser() / "runs" / name.replace("/", "__")
+    from promptkit._io import promptkit_home
+
+    return promptkit_home() / "runs" / name.replace("/", "__")
 
 
 @handle_errors

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from promptkit._io import promptkit_home, write_atomic
 from promptkit.device import autocast, loader_kwargs, resolve_device
 from promptkit.prompted import PromptedViT
 
@@ -35,8 +35,7 @@ _FORMAT = "promptkit-features-v1"
 
 def default_cache_dir() -> Path:
     """``$PROMPTKIT_HOME/cache/features`` (``PROMPTKIT_HOME`` defaults to ``~/.cache/promptkit``)."""
-    home = os.environ.get("PROMPTKIT_HOME") or Path.home() / ".cache" / "promptkit"
-    return Path(home).expanduser() / "cache" / "features"
+    return promptkit_home() / "cache" / "features"
 
 
 @torch.no_grad()
@@ -170,16 +169,7 @@ class FeatureCache:
         blob = save({"features": features, "labels": labels}, metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, blob)
         return path
 
     def features(

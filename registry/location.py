@@ -5,12 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from promptkit._io import promptkit_home
+
 __all__ = ["builtin_root", "default_root", "promptkit_home", "resolve_root"]
-
-
-def promptkit_home() -> Path:
-    """``$PROMPTKIT_HOME``, defaulting to ``~/.cache/promptkit``."""
-    return Path(os.environ.get("PROMPTKIT_HOME") or Path.home() / ".cache" / "promptkit").expanduser()
 
 
 def default_root() -> Path:

@@ -285,9 +285,7 @@ class Registry:
             data = path.read_bytes()
         except FileNotFoundError:
             raise IntegrityError(f"{vref}: stored file {path} is missing", hint="run `promptkit verify`") from None
-        import hashlib
-
-        actual = hashlib.sha256(data).hexdigest()
+        actual = _sha(data)
         if actual != record["file_sha256"]:
             raise DigestMismatchError(vref, path=str(path), expected=record["file_sha256"], actual=actual)
         tensors, _ = read_prompt_file(path, data=data)

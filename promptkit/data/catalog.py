@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from promptkit._io import promptkit_home
 from promptkit.data.datasets import TensorImageDataset
 from promptkit.data.imagefolder import FOLDER_LAYOUT, load_image_folder
 from promptkit.data.splits import Splits, SplitSource, make_splits
@@ -114,8 +115,7 @@ def dataset_root(root: str | os.PathLike[str] | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("PROMPTKIT_DATA"):
         return Path(os.environ["PROMPTKIT_DATA"]).expanduser()
-    home = os.environ.get("PROMPTKIT_HOME") or Path.home() / ".cache" / "promptkit"
-    return Path(home).expanduser() / "datasets"
+    return promptkit_home() / "datasets"
 
 
 def _add(entry: DatasetEntry) -> DatasetEntry:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from promptkit._io import write_atomic
 from promptkit.errors import IntegrityError
 
 __all__ = [
@@ -40,16 +40,7 @@ def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, Tensor], st
     path.parent.mkdir(parents=True, exist_ok=True)
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     blob = save(flat, metadata={_META_KEY: json.dumps({"format": _FORMAT, **state}, sort_keys=True)})
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, blob)
     return path
 
 
