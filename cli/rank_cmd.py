@@ -83,7 +83,7 @@ def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | Non
     from promptkit.backbone import backbone_for
     from promptkit.data import get_dataset_entry, load_dataset, transform_for
     from promptkit.features import FeatureCache
-    from promptkit.rank import DEFAULT_METRICS, Skipped, partition_compatible, rank_sources
+    from promptkit.rank import DEFAULT_METRICS, rank_sources
     from promptkit.scores import get_score
 
     metric_names = tuple(metrics or DEFAULT_METRICS)
@@ -95,13 +95,11 @@ def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | Non
     loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
     identity = choose_backbone([s.identity for s in loaded], name=backbone)
     bb = backbone_for(identity, weights=weights)
-    usable, skipped = partition_compatible(bb, loaded)
     splits = load_dataset(target, root=root, transform=transform_for(bb.data_config), seed=data_seed)
     with phase_progress(show_progress) as progress:
-        result = rank_sources(bb, usable, splits, metrics=metric_names, with_accuracy=with_accuracy,
+        result = rank_sources(bb, loaded, splits, metrics=metric_names, with_accuracy=with_accuracy,
                               cache=None if no_cache else FeatureCache(), batch_size=batch_size, device=device,
                               progress=progress)
-    result.skipped = skipped + [s for s in result.skipped if isinstance(s, Skipped)]
     return result
 
 
