@@ -7,7 +7,22 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DeviceOpt", "JsonOpt", "QuietOpt", "RegistryOpt", "YesOpt", "open_registry"]
+__all__ = [
+    "BackboneOpt",
+    "BatchOpt",
+    "DataRootOpt",
+    "DataSeedOpt",
+    "DatasetOpt",
+    "DeviceOpt",
+    "JsonOpt",
+    "PrecisionOpt",
+    "QuietOpt",
+    "RegistryOpt",
+    "WeightsOpt",
+    "WorkersOpt",
+    "YesOpt",
+    "open_registry",
+]
 
 RegistryOpt = Annotated[
     Path | None,
@@ -21,6 +36,26 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only what a
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA when present, else MPS, else CPU), cpu, cuda, cuda:N or mps.")
+]
+
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option("--weights", help="Local backbone weights (.safetensors, .pth, .bin) instead of downloading."),
+]
+DataRootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", envvar="PROMPTKIT_DATA", show_envvar=True,
+                 help="Folder of named datasets [default: $PROMPTKIT_HOME/datasets]."),
+]
+DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="Seed of the VTAB-1k 800/200 train/val draw.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32, or bf16 autocast (GPUs).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per batch.")]
+WorkersOpt = Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers [default: by device].")]
+DatasetOpt = Annotated[
+    str, typer.Option("--dataset", "-d", help="Catalog name (`promptkit datasets`) or image folder.")
+]
+BackboneOpt = Annotated[
+    str, typer.Option("--backbone", "-b", help="timm ViT name, e.g. vit_base_patch16_224.augreg_in21k.")
 ]
 
 

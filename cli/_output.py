@@ -1,13 +1,14 @@
 """Rendering helpers: tables for people on stdout, JSON for scripts on stdout, progress on stderr.
 
 Colour and progress bars appear only on a terminal (rich detects a non-terminal and drops
-styles; :func:`progress` returns a no-op when stderr or stdout is not a TTY).
+styles; off a terminal, progress is a few plain log lines on stderr instead of bars).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -15,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["bar", "err_console", "out_console", "print_json", "progress"]
+__all__ = ["bar", "err_console", "out_console", "phase_progress", "print_json", "progress"]
 
 
 @lru_cache(maxsize=1)
@@ -60,21 +61,54 @@ def bar(value: float, *, maximum: float = 1.0, width: int = 20) -> str:
     return "█" * full + "·" * (width - full)
 
 
+Phase = Callable[[str, int, int], None]
+
+
 @contextmanager
-def progress(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A ``callback(done, total)`` drawing a rich progress bar on stderr, or a no-op off a terminal."""
-    if not (enabled and sys.stderr.isatty() and sys.stdout.isatty()):
-        yield lambda done, total: None
+def phase_progress(enabled: bool = True) -> Iterator[Phase]:
+    """A ``callback(phase, done, total)``: one rich bar per phase on a terminal, log lines elsewhere.
+
+    Off a terminal (CI logs, ``| tee``, notebooks) each phase writes a plain line to stderr at
+    each quarter of its work, so long runs still show where they are without control codes.
+    """
+    if not enabled:
+        yield lambda phase, done, total: None
+        return
+    if not sys.stderr.isatty():
+        yield _phase_log()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err_console(), transient=True,
-    ) as prog:
-        task = prog.add_task(description, total=None)
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console(), transient=True) as prog:  # fmt: skip
+        tasks: dict[str, Any] = {}
 
-        def update(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = prog.add_task(phase, total=total)
+            prog.update(tasks[phase], completed=done, total=total)
 
         yield update
+
+
+def _phase_log() -> Phase:
+    started: dict[str, float] = {}
+    logged: dict[str, int] = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        started.setdefault(phase, now)
+        quarter = 4 * done // total if total > 0 else 0
+        if done < 1 or quarter <= logged.get(phase, 0):
+            return
+        logged[phase] = quarter
+        err_console().print(f"{phase}: {done}/{total} ({now - started[phase]:.1f} s)", highlight=False)
+
+    return update
+
+
+@contextmanager
+def progress(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A ``callback(done, total)`` for one phase named ``description`` (see :func:`phase_progress`)."""
+    with phase_progress(enabled) as update:
+        yield lambda done, total: update(description, done, total)

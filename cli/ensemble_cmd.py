@@ -9,10 +9,9 @@ import typer
 
 from ._assets import store_result
 from ._errors import handle_errors
-from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
-from ._output import bar, err_console, out_console, print_json
+from ._options import DataRootOpt, DataSeedOpt, DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, WeightsOpt, open_registry
+from ._output import bar, err_console, out_console, phase_progress, print_json
 from .rank_cmd import BackboneChoiceOpt, SourcesArg, TargetOpt, read_sources
-from .train import DataRootOpt, DataSeedOpt, WeightsOpt, phase_progress
 
 __all__ = ["DEFAULT_EPOCHS", "DEFAULT_LR", "ensemble_command", "lineage_for", "plot_weights", "register"]
 

@@ -7,18 +7,21 @@ from typing import Annotated
 import typer
 
 from ._errors import handle_errors
-from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
-from ._output import out_console, print_json
-from .train import (
+from ._options import (
     BatchOpt,
     DataRootOpt,
     DataSeedOpt,
     DatasetOpt,
+    DeviceOpt,
+    JsonOpt,
     PrecisionOpt,
+    QuietOpt,
+    RegistryOpt,
     WeightsOpt,
     WorkersOpt,
-    phase_progress,
+    open_registry,
 )
+from ._output import out_console, phase_progress, print_json
 
 __all__ = ["eval_command", "register"]
 

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from ._errors import handle_errors
-from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
-from ._output import bar, err_console, out_console, print_json
-from .train import DataRootOpt, DataSeedOpt, WeightsOpt, phase_progress
+from ._options import DataRootOpt, DataSeedOpt, DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, WeightsOpt, open_registry
+from ._output import bar, err_console, out_console, phase_progress, print_json
 
 __all__ = ["SourcesArg", "TargetOpt", "rank_command", "read_sources", "register"]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,52 +10,27 @@ import typer
 
 from ._assets import store_result
 from ._errors import handle_errors
-from ._options import DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, open_registry
-from ._output import err_console, out_console, print_json
+from ._options import (
+    BackboneOpt,
+    BatchOpt,
+    DataRootOpt,
+    DataSeedOpt,
+    DatasetOpt,
+    DeviceOpt,
+    JsonOpt,
+    PrecisionOpt,
+    QuietOpt,
+    RegistryOpt,
+    WeightsOpt,
+    WorkersOpt,
+    open_registry,
+)
+from ._output import err_console, out_console, phase_progress, print_json
 
-__all__ = ["DataRootOpt", "DataSeedOpt", "DatasetOpt", "WeightsOpt", "phase_progress", "register", "train_command"]
+__all__ = ["register", "train_command"]
 
-WeightsOpt = Annotated[
-    Path | None,
-    typer.Option("--weights", help="Local backbone weights (.safetensors, .pth, .bin) instead of downloading."),
-]
-DataRootOpt = Annotated[
-    Path | None,
-    typer.Option("--root", envvar="PROMPTKIT_DATA", show_envvar=True,
-                 help="Folder of named datasets [default: $PROMPTKIT_HOME/datasets]."),
-]
-DataSeedOpt = Annotated[int, typer.Option("--data-seed", help="Seed of the VTAB-1k 800/200 train/val draw.")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="fp32, or bf16 autocast (GPUs).")]
-BatchOpt = Annotated[int, typer.Option("--batch-size", help="Images per batch.")]
-WorkersOpt = Annotated[int | None, typer.Option("--num-workers", help="DataLoader workers [default: by device].")]
-DatasetOpt = Annotated[
-    str, typer.Option("--dataset", "-d", help="Catalog name (`promptkit datasets`) or image folder.")
-]
-BackboneOpt = Annotated[
-    str, typer.Option("--backbone", "-b", help="timm ViT name, e.g. vit_base_patch16_224.augreg_in21k.")
-]
 ModeOpt = Annotated[str, typer.Option("--mode", help="shallow (one set of tokens) or deep (one per block).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue NAME's interrupted run from its checkpoint.")]
-
-
-@contextmanager
-def phase_progress(enabled: bool) -> Iterator[Callable[[str, int, int], None]]:
-    """``callback(phase, done, total)`` drawing one rich bar per phase on stderr, only on a terminal."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda phase, done, total: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err_console(), transient=True) as prog:
-        tasks: dict[str, Any] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = prog.add_task(phase, total=total)
-            prog.update(tasks[phase], completed=done, total=total)
-
-        yield update
 
 
 def _run_dir(name: str) -> Path:

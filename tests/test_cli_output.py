@@ -1,0 +1,37 @@
+"""CLI rendering helpers: progress off a terminal is a few plain lines on stderr, never on stdout."""
+
+from __future__ import annotations
+
+from promptkit.cli._output import bar, phase_progress, progress
+
+
+def test_phase_progress_off_terminal_logs_quarters_to_stderr(capsys):
+    with phase_progress(True) as update:
+        for step in range(1, 101):
+            update("train", step, 100)
+        update("eval:test", 1, 1)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "train: 25/100", "train: 50/100", "train: 75/100", "train: 100/100", "eval:test: 1/1",
+    ]
+
+
+def test_disabled_progress_writes_nothing(capsys):
+    with phase_progress(False) as update:
+        update("train", 1, 1)
+    with progress("verifying", enabled=False) as cb:
+        cb(3, 3)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_single_phase_progress_names_its_phase(capsys):
+    with progress("verifying") as cb:
+        cb(0, 4)
+        cb(4, 4)
+    assert capsys.readouterr().err.startswith("verifying: 4/4 (")
+
+
+def test_bar_is_clipped():
+    assert bar(2.0, width=4) == "████" and bar(-1.0, width=4) == "····" and bar(0.5, width=4) == "██··"
