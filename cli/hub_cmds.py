@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ._errors import handle_errors
-from ._options import JsonOpt, RegistryOpt, open_registry
+from ._options import JsonOpt, QuietOpt, RegistryOpt, open_registry
 from ._output import out_console, print_json
 
 __all__ = ["register"]
@@ -26,6 +26,7 @@ def push(
     message: Annotated[str | None, typer.Option("--message", "-m", help="Commit message.")] = None,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Publish a prompt version to the Hugging Face Hub: file, manifest and model card in one commit, tagged vN.
 
@@ -45,6 +46,9 @@ def push(
         })
         return
     console = out_console()
+    if quiet:  # the commit (or pull request) URL, for scripts
+        console.print(result.pr_url or result.commit_url or result.url, highlight=False)
+        return
     if create_pr:
         if result.pr_url:
             console.print(f"opened pull request {result.pr_url} with {result.manifest.ref}", highlight=False)
@@ -63,6 +67,7 @@ def pull(
     ] = None,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Download a prompt from the Hub, validate it, and store it as a new local version.
 
@@ -78,6 +83,9 @@ def pull(
             "ref": result.manifest.ref, "created": result.created, "repo_id": result.repo_id,
             "revision": result.revision, "commit_sha": result.commit_sha, "path": str(result.path),
         })
+        return
+    if quiet:  # the local reference, for scripts: REF=$(promptkit pull org/repo -q)
+        out_console().print(result.manifest.ref, highlight=False)
         return
     where = f"{result.repo_id}@{result.revision} (commit {result.commit_sha[:12]})"
     if result.created:

@@ -104,6 +104,15 @@ class TestPull:
         result = run("pull", f"{REPO}@v1", "--name", "mine", "--registry", tmp_path / "dst")
         assert "already stored as mine:1" in result.stdout
 
+    def test_quiet_prints_only_the_local_reference(self, hub, src, tmp_path):
+        pushed = run("push", "dtd-hg", "--repo-id", REPO, "--registry", src.root, "--quiet")
+        assert pushed.exit_code == 0, pushed.output
+        assert pushed.stdout.strip().startswith("http") and "\n" not in pushed.stdout.strip()
+        result = run("pull", REPO, "--registry", tmp_path / "dst", "--quiet")
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "dtd-hg:1\n"
+        assert Registry(tmp_path / "dst", builtin=False).load(result.stdout.strip()).manifest.ref == "dtd-hg:1"
+
     def test_registry_from_environment(self, hub, src, tmp_path):
         run("push", "dtd-hg", "--repo-id", REPO, "--registry", src.root)
         result = run("pull", REPO, env={"PROMPTKIT_REGISTRY": str(tmp_path / "env-reg")})
