@@ -15,8 +15,38 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def render_card(runs: Path, recipe: dict[str, Any]) -> str:
-    """Markdown for ``promptkit/zoo/assets/CARD.md`` from the JSON files that ``build`` writes in ``runs``."""
+def _summary(record: dict[str, Any]) -> list[str]:
+    """A few lines for people: architecture, pretext, recipe, seed and time taken."""
+    bb, rec, pre = record.get("backbone", {}), record.get("recipe", {}), record.get("pretext", {})
+    kw = bb.get("kwargs", {})
+    heads = pre.get("heads", {})
+    acc = record.get("final_pretext_accuracy", {})
+    return [
+        f"- Architecture: timm `VisionTransformer`, {kw.get('img_size')}x{kw.get('img_size')} input, patch "
+        f"{kw.get('patch_size')}, width {kw.get('embed_dim')}, depth {kw.get('depth')}, {kw.get('num_heads')} heads, "
+        f"{bb.get('parameters', 0) / 1e6:.2f} M parameters, {bb.get('weights_bytes', 0) / 2**20:.1f} MiB of "
+        f"{bb.get('weights_dtype', '')} weights (sha256 `{bb.get('weights_sha256', '')[:16]}...`).",
+        f"- Pretext data: {pre.get('description', '')}; generated on the fly, never stored. Heads: "
+        + ", ".join(f"{name} ({h.get('num_classes', '?')} classes, final accuracy {acc.get(name, float('nan')):.2f})"
+                    for name, h in heads.items()) + ".",
+        f"- Recipe: {rec.get('optimizer', '')}, lr {rec.get('lr')}, weight decay {rec.get('weight_decay')}, batch "
+        f"{rec.get('batch_size')}, {rec.get('schedule', '')}; seed {record.get('seed')}.",
+        f"- Time taken: {record.get('train_minutes')} minutes for {record.get('steps')} steps "
+        f"({record.get('images_seen', 0):,} images) on {record.get('threads')} CPU threads.",
+        "",
+        "The full record (`backbone/record.json`):",
+        "",
+    ]
+
+
+def render_card(runs: Path, recipe: dict[str, Any], why: str = "") -> str:
+    """Markdown for ``promptkit/zoo/assets/CARD.md`` from the JSON files that ``build`` writes in ``runs``.
+
+    Args:
+        runs: the build's output folder (``evidence.json``, ``sources.json``, ``seeds.json``).
+        recipe: the ``promptkit train`` options every built-in prompt was tuned with.
+        why: why that recipe (shallow or deep, length, init), in prose.
+    """
     from promptkit.zoo.backbone import ZOO_BACKBONE_DIR
     from promptkit.zoo.suite import TASKS
 
@@ -35,7 +65,7 @@ def render_card(runs: Path, recipe: dict[str, Any]) -> str:
     ]
     lines += ["## Backbone", ""]
     if record:
-        lines += [
+        lines += _summary(record) + [
             "```json",
             json.dumps({k: record[k] for k in record if k not in ("history",)}, indent=2, default=str)[:4000],
             "```",
@@ -46,7 +76,7 @@ def render_card(runs: Path, recipe: dict[str, Any]) -> str:
         "",
         "Tuned with `promptkit train` and this recipe: " + ", ".join(f"`--{k} {v}`" for k, v in recipe.items()),
         "",
-    ]
+    ] + ([why, ""] if why else [])
     probe_rows = [(t, evidence.get(f"probe:{t}")) for t in tasks]
     if any(r for _, r in probe_rows):
         lines += [
