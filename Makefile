@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.promptkit-installed
 
-.PHONY: demo test test-slow lint bench zoo install clean
+.PHONY: demo tour test test-slow lint bench zoo install clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+tour: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/tour.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The main job (until ranking and ensembles land): a tour of the prompt registry on real files.
-# Everything happens in ./runs/demo (a fresh registry each run); nothing touches ~/.cache/promptkit.
+# A tour of the prompt registry on real files (`make tour`).
+# Everything happens in ./runs/tour (a fresh registry each run); nothing touches ~/.cache/promptkit.
 set -euo pipefail
-DEMO="${DEMO_DIR:-runs/demo}"
+DEMO="${DEMO_DIR:-runs/tour}"
 rm -rf "$DEMO"; mkdir -p "$DEMO"
 export PROMPTKIT_REGISTRY="$DEMO/registry"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
