@@ -89,7 +89,7 @@ def list_(
         table.add_column(col, overflow="fold")
     for e in entries:
         m = e.manifest
-        metrics = " ".join(f"{k}={v:.3f}" for k, v in list(m.metrics.items())[:2])
+        metrics = " ".join(f"{k}={v:.3f}" for k, v in _headline(m.metrics))
         table.add_row(
             m.ref + (" [dim](built-in)[/]" if e.builtin else ""), ",".join(e.aliases), m.task or "",
             m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -228,6 +228,16 @@ def export(
     """Write a version to a folder that `promptkit add FOLDER` imports again."""
     path = open_registry(registry).export(ref, out)
     out_console().print(f"exported {ref} to {path}")
+
+
+# The accuracies people compare first; other metrics (timings, chosen l2, ...) are in `show`.
+_HEADLINE = ("test_acc", "val_acc", "probe_test_acc")
+
+
+def _headline(metrics: dict[str, float], n: int = 2) -> list[tuple[str, float]]:
+    """Up to ``n`` metrics for the list table: accuracies first, else the first ones stored."""
+    first = [(k, metrics[k]) for k in _HEADLINE if k in metrics]
+    return (first or list(metrics.items()))[:n]
 
 
 def register(app: typer.Typer) -> None:

@@ -21,8 +21,13 @@ def resolve_root(root: str | os.PathLike[str] | None) -> Path:
     return Path(root).expanduser() if root is not None else default_root()
 
 
-def builtin_root() -> Path:
-    """The read-only built-in collection shipped inside the package (the embedded zoo's prompts)."""
+def builtin_root() -> Path | None:
+    """The read-only built-in collection shipped inside the package (the embedded zoo's prompts).
+
+    ``PROMPTKIT_NO_BUILTIN=1`` hides it (None): a registry then shows only its own prompts.
+    """
     import promptkit
 
+    if os.environ.get("PROMPTKIT_NO_BUILTIN", "").strip() not in ("", "0"):
+        return None
     return Path(promptkit.__file__).resolve().parent / "zoo" / "assets" / "registry"

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated PROMPTKIT_HOME for every test, and small prompt assets."""
+"""Shared fixtures: an isolated PROMPTKIT_HOME, without the built-in collection, and small prompt assets."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PROMPTKIT_HOME", str(home))
     monkeypatch.delenv("PROMPTKIT_REGISTRY", raising=False)
     monkeypatch.delenv("PROMPTKIT_DEBUG", raising=False)
+    # The shipped built-in collection stays out of every registry a test opens, unless the test
+    # asks for it (tests/test_zoo_assets.py); tests that build their own pass builtin=<folder>.
+    monkeypatch.setenv("PROMPTKIT_NO_BUILTIN", "1")
     return home
 
 
