@@ -32,20 +32,24 @@ def _summary(record: dict[str, Any]) -> list[str]:
         f"- Recipe: {rec.get('optimizer', '')}, lr {rec.get('lr')}, weight decay {rec.get('weight_decay')}, batch "
         f"{rec.get('batch_size')}, {rec.get('schedule', '')}; seed {record.get('seed')}.",
         f"- Time taken: {record.get('train_minutes')} minutes for {record.get('steps')} steps "
-        f"({record.get('images_seen', 0):,} images) on {record.get('threads')} CPU threads.",
+        f"({record.get('images_seen', 0):,} images) on {record.get('threads')} CPU threads"
+        + ("." if record.get("completed", True) else
+           f"; the time budget ended the run before the {record.get('total_steps')} steps its cosine schedule "
+           "had planned from the first steps' pace (the learning rate had not fully decayed)."),
         "",
         "The full record (`backbone/record.json`):",
         "",
     ]
 
 
-def render_card(runs: Path, recipe: dict[str, Any], why: str = "") -> str:
+def render_card(runs: Path, recipe: dict[str, Any], why: str = "", limits: str = "") -> str:
     """Markdown for ``promptkit/zoo/assets/CARD.md`` from the JSON files that ``build`` writes in ``runs``.
 
     Args:
         runs: the build's output folder (``evidence.json``, ``sources.json``, ``seeds.json``).
         recipe: the ``promptkit train`` options every built-in prompt was tuned with.
         why: why that recipe (shallow or deep, length, init), in prose.
+        limits: where this build falls short of its goals, and what to try next, in prose.
     """
     from promptkit.zoo.backbone import ZOO_BACKBONE_DIR
     from promptkit.zoo.suite import TASKS
@@ -152,4 +156,6 @@ def render_card(runs: Path, recipe: dict[str, Any], why: str = "") -> str:
             f"{sum(1 for v in transfer.values() if v)}** targets.",
             "",
         ]
+    if limits:
+        lines += ["## Known limits", "", limits, ""]
     return "\n".join(lines) + "\n"
