@@ -177,7 +177,10 @@ def summarize(results: list[dict[str, Any]], evidence: dict[str, Any]) -> dict[s
         / max(1, sum("rho_by_lambda" in row for row in table.values()))
         for lam in lam_keys
     }
+    tune = {m: [r["methods"][m]["seconds"]["tune"] for r in results if m in r["methods"]] for m in METHODS}
+    tune_mean = {m: sum(v) / len(v) for m, v in tune.items() if v}
     return {
+        "tune_seconds": tune_mean,
         "per_target": table,
         "mean": avg,
         "wins": wins,
@@ -205,6 +208,10 @@ def markdown(summary: dict[str, Any]) -> str:
     rho = summary["rho_hgprompt_mean"]
     lines.append("| **mean** | | " + " | ".join(f"**{mean[m]:.3f}**" for m in METHODS) + f" | **{_rho(rho)}** |")
     lines.append("| best on (targets) | | " + " | ".join(str(summary["wins"][m]) for m in METHODS) + " | |")
+    tune = summary["tune_seconds"]
+    if "random" in tune:
+        lines += ["", "Mean tuning seconds per run (same epochs, two runs at a time on 2 cores): "
+                  + ", ".join(f"{m} {v:.1f} ({v / tune['random']:.2f}x random)" for m, v in tune.items()) + "."]
     if summary["rho_by_lambda_mean"]:
         lines += [
             "",

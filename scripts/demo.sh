@@ -3,10 +3,10 @@
 # built-in prompt is left out, rank the 11 other built-in source prompts, learn the HGPrompt
 # ensemble, compose and tune the target prompt, compare it with uniform, best-single and random on
 # the same splits and seed, store it in the local registry and show its lineage.
-#   TARGET=zoo-digits make demo          # another target
+#   TARGET=zoo-objects make demo         # another target
 #   PROMPTKIT_REGISTRY=/tmp/reg make demo   # another registry (default: $PROMPTKIT_HOME/registry)
 set -euo pipefail
-TARGET="${TARGET:-zoo-textures}"
+TARGET="${TARGET:-zoo-digits}"
 NAME="${NAME:-demo/${TARGET#zoo-}-hgprompt}"
 OUT="${DEMO_DIR:-runs/demo}"
 mkdir -p "$OUT"
