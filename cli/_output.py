@@ -68,8 +68,9 @@ Phase = Callable[[str, int, int], None]
 def phase_progress(enabled: bool = True) -> Iterator[Phase]:
     """A ``callback(phase, done, total)``: one rich bar per phase on a terminal, log lines elsewhere.
 
-    Off a terminal (CI logs, ``| tee``, notebooks) each phase writes a plain line to stderr at
-    each quarter of its work, so long runs still show where they are without control codes.
+    Off a terminal (CI logs, ``| tee``, notebooks) each phase writes a plain line to stderr when
+    it completes and every 10 s while it runs, so long runs show where they are without
+    control codes and short phases cost one line.
     """
     if not enabled:
         yield lambda phase, done, total: None
@@ -91,18 +92,22 @@ def phase_progress(enabled: bool = True) -> Iterator[Phase]:
         yield update
 
 
-def _phase_log() -> Phase:
+def _phase_log(every: float = 10.0) -> Phase:
+    """Plain lines: one when a phase completes, and one every ``every`` seconds while it runs."""
     started: dict[str, float] = {}
-    logged: dict[str, int] = {}
+    last: dict[str, float] = {}
 
     def update(phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        started.setdefault(phase, now)
-        quarter = 4 * done // total if total > 0 else 0
-        if done < 1 or quarter <= logged.get(phase, 0):
+        begin = started.setdefault(phase, now)
+        finished = total > 0 and done >= total
+        if done < 1 or (not finished and now - last.get(phase, begin) < every):
             return
-        logged[phase] = quarter
-        err_console().print(f"{phase}: {done}/{total} ({now - started[phase]:.1f} s)", highlight=False)
+        last[phase] = now
+        err_console().print(f"{phase}: {done}/{total} ({now - begin:.1f} s)", highlight=False)
+        if finished:  # a phase name reused later (another split) starts its clock afresh
+            started.pop(phase, None)
+            last.pop(phase, None)
 
     return update
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 from promptkit.cli._output import bar, phase_progress, progress
 
 
-def test_phase_progress_off_terminal_logs_quarters_to_stderr(capsys):
+def test_phase_progress_off_terminal_logs_completion_to_stderr(capsys):
     with phase_progress(True) as update:
         for step in range(1, 101):
             update("train", step, 100)
         update("eval:test", 1, 1)
     out, err = capsys.readouterr()
     assert out == ""
-    lines = err.strip().splitlines()
-    assert [line.split(" (")[0] for line in lines] == [
-        "train: 25/100", "train: 50/100", "train: 75/100", "train: 100/100", "eval:test: 1/1",
-    ]
+    assert [line.split(" (")[0] for line in err.strip().splitlines()] == ["train: 100/100", "eval:test: 1/1"]
+
+
+def test_long_phase_logs_every_ten_seconds(capsys, monkeypatch):
+    clock = iter(float(t) for t in range(0, 1000, 3))  # 3 s between updates
+    monkeypatch.setattr("promptkit.cli._output.time.monotonic", lambda: next(clock))
+    with phase_progress(True) as update:
+        for step in range(1, 11):
+            update("train", step, 10)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["train: 5/10 (12.0 s)", "train: 9/10 (24.0 s)", "train: 10/10 (27.0 s)"]
 
 
 def test_disabled_progress_writes_nothing(capsys):
