@@ -17,7 +17,12 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_EPOCHS",
     "DEFAULT_HEAD_LR",
-    "DEFAULT_LR", "ensemble_command", "lineage_for", "plot_weights", "register"]
+    "DEFAULT_LR",
+    "ensemble_command",
+    "lineage_for",
+    "plot_weights",
+    "register",
+]
 
 # Defaults sized for the main job on 2 CPU cores (rank + ensemble + three baselines in minutes on
 # the embedded zoo): the built-in prompts' recipe (AdamW, prompt lr 0.01, head lr 0.001, batch 64;
