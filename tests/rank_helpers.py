@@ -48,6 +48,22 @@ def colour_folder(root: Path, *, classes: int = 3, train: int = 12, test: int = 
     return root
 
 
+def source_world(root: Path, *, digests: bool = False):
+    """``(backbone, splits, sources)``: the tiny backbone, a colour folder's splits under ``root`` and
+    three shallow source prompts of growing scale (tasks ``t0``..``t2``; ``sha256`` set when ``digests``)."""
+    from promptkit.data import load_dataset, transform_for
+    from promptkit.rank import SourcePrompt
+
+    bb = tiny_backbone()
+    splits = load_dataset(colour_folder(root / "colours"), transform=transform_for(bb.data_config))
+    geo = PromptGeometry(mode="shallow", length=2, width=bb.embed_dim, layers=1)
+    g = torch.Generator().manual_seed(0)
+    extra = (lambda i: {"sha256": f"{i}" * 64}) if digests else (lambda i: {})
+    sources = [SourcePrompt(f"s{i}:1", torch.randn(1, 2, bb.embed_dim, generator=g) * (i + 1), bb.identity, geo,
+                            task=f"t{i}", **extra(i)) for i in range(3)]  # fmt: skip
+    return bb, splits, sources
+
+
 def add_sources(reg, backbone: Backbone, *, count: int = 3, length: int = 2, other_backbone: bool = False):
     """Store ``count`` random shallow prompts for ``backbone`` (and one for another backbone)."""
     from promptkit.registry import AssetSpec

@@ -19,3 +19,17 @@ def fail_at(monkeypatch, step: str):
         else:
             patch.setattr(store._fs, step, boom)
         yield
+
+
+def tampered_copy(reg, ref: str, dest):
+    """Copy registry ``reg`` to ``dest`` and flip one byte of ``ref``'s stored file there; returns ``dest``."""
+    import shutil
+
+    from promptkit.registry import Registry
+
+    shutil.copytree(reg.root, dest)
+    path = Registry(dest, builtin=False).path_of(ref)
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 1
+    path.write_bytes(bytes(data))
+    return dest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 from promptkit.cli.app import app
 from promptkit.registry import AssetSpec, Registry
 from rank_helpers import add_sources, colour_folder, tiny_backbone
+from registry_helpers import tampered_copy
 from typer.testing import CliRunner
 
 from promptkit.errors import EXIT_INTEGRITY, EXIT_USAGE
@@ -131,12 +131,7 @@ class TestEnsembleCommand:
 class TestRefusals:
     def test_tampered_source_refused_before_work(self, world, tmp_path, _isolated_home):
         reg, refs, _ = world
-        copy = tmp_path / "reg"
-        shutil.copytree(reg.root, copy)
-        path = Registry(copy, builtin=False).path_of(refs[1])
-        data = bytearray(path.read_bytes())
-        data[-2] ^= 1
-        path.write_bytes(bytes(data))
+        copy = tampered_copy(reg, refs[1], tmp_path / "reg")
         result = ensemble(world, "--name", "tgt/bad", *refs, registry=copy)
         assert result.exit_code == EXIT_INTEGRITY and refs[1] in result.stderr
         assert not _cache_files(_isolated_home)

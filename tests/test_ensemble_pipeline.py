@@ -6,9 +6,8 @@ import json
 
 import pytest
 import torch
-from rank_helpers import colour_folder, tiny_backbone
+from rank_helpers import source_world
 
-from promptkit.data import load_dataset, transform_for
 from promptkit.ensemble import compose_prompt, learn_alpha, prepare_sources
 from promptkit.ensemble import pipeline as pipeline_module
 from promptkit.ensemble.pipeline import METHODS, MethodResult, check_ensemble_sources, compare, get_method, run_method
@@ -25,14 +24,7 @@ TUNE = TrainConfig(epochs=1, optimizer="adamw", lr=1e-3, baseline_probe=False)
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    bb = tiny_backbone()
-    folder = colour_folder(tmp_path_factory.mktemp("data") / "colours")
-    splits = load_dataset(folder, transform=transform_for(bb.data_config))
-    geo = PromptGeometry(mode="shallow", length=2, width=bb.embed_dim, layers=1)
-    g = torch.Generator().manual_seed(0)
-    sources = [SourcePrompt(f"s{i}:1", torch.randn(1, 2, bb.embed_dim, generator=g) * (i + 1), bb.identity, geo,
-                            sha256=f"{i}" * 64, task=f"t{i}") for i in range(3)]
-    return bb, splits, sources
+    return source_world(tmp_path_factory.mktemp("data"), digests=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,8 @@ import math
 
 import pytest
 import torch
-from rank_helpers import colour_folder, tiny_backbone
+from rank_helpers import source_world
 
-from promptkit.data import load_dataset, transform_for
 from promptkit.errors import IncompatibleError, UsageError
 from promptkit.features import FeatureCache
 from promptkit.rank import SourcePrompt, rank_sources
@@ -17,16 +16,7 @@ from promptkit.scores import shrinkage_hscore
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    bb = tiny_backbone()
-    folder = colour_folder(tmp_path_factory.mktemp("data") / "colours")
-    splits = load_dataset(folder, transform=transform_for(bb.data_config))
-    from promptkit.identity import PromptGeometry
-
-    geo = PromptGeometry(mode="shallow", length=2, width=bb.embed_dim, layers=1)
-    g = torch.Generator().manual_seed(0)
-    sources = [SourcePrompt(f"s{i}:1", torch.randn(1, 2, bb.embed_dim, generator=g) * (i + 1), bb.identity, geo,
-                            task=f"t{i}") for i in range(3)]
-    return bb, splits, sources
+    return source_world(tmp_path_factory.mktemp("data"))
 
 
 class TestRankSources:

@@ -8,6 +8,7 @@ import pytest
 from promptkit.cli.app import app
 from promptkit.registry import Registry
 from rank_helpers import add_sources, colour_folder, tiny_backbone
+from registry_helpers import tampered_copy
 from typer.testing import CliRunner
 
 from promptkit.errors import EXIT_INTEGRITY
@@ -60,15 +61,8 @@ def test_with_accuracy_table(world):
 
 
 def test_tampered_source_refused_before_work(world, tmp_path):
-    import shutil
-
     reg, refs, folder = world
-    copy = tmp_path / "reg"
-    shutil.copytree(reg.root, copy)
-    path = Registry(copy, builtin=False).path_of(refs[1])
-    data = bytearray(path.read_bytes())
-    data[-2] ^= 1
-    path.write_bytes(bytes(data))
+    copy = tampered_copy(reg, refs[1], tmp_path / "reg")
     result = runner.invoke(app, ["rank", "--target", str(folder), "--registry", str(copy), "--device", "cpu"])
     assert result.exit_code == EXIT_INTEGRITY and refs[1] in result.stderr
 
