@@ -82,6 +82,9 @@ def list_(
         for e in entries:
             out_console().print(e.manifest.ref, highlight=False)
         return
+    if not entries:
+        err_console().print("no prompts match; add one with `promptkit add FILE --name NAME`")
+        return
     from rich.table import Table
 
     table = Table(title=f"registry {reg.root}", title_justify="left")
@@ -95,8 +98,6 @@ def list_(
             m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     out_console().print(table)
-    if not entries:
-        err_console().print("no prompts match; add one with `promptkit add FILE --name NAME`")
 
 
 @handle_errors

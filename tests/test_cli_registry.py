@@ -42,6 +42,12 @@ class TestListShow:
         result = run("list", "--registry", filled.root, "--name", "dtd", "--json")
         assert len(json.loads(result.stdout)) == 2
 
+    def test_list_no_match_says_so_without_an_empty_table(self, filled):
+        result = run("list", "--registry", filled.root, "--name", "nobody/")
+        assert result.exit_code == 0
+        assert result.stdout == ""
+        assert "no prompts match" in result.stderr
+
     def test_registry_from_environment(self, filled):
         result = run("list", "--json", env={"PROMPTKIT_REGISTRY": str(filled.root)})
         assert len(json.loads(result.stdout)) == 3
