@@ -6,6 +6,9 @@ accuracy is measured (a linear probe on target features under that source prompt
 the target's test split; METHOD.md section 7). The table gives, per target and averaged, the
 Spearman correlation between each metric and transfer accuracy, and how often the top-ranked
 source is the best one. The HGPrompt paper reports 0.808 average Spearman for its learned weights.
+It also gives each target's spread (best minus worst transfer accuracy) and the mean over the
+targets whose spread is at least ``WIDE`` (where there is something to rank: a 1,000-image test
+split alone has about 1.5 points of binomial noise).
 
 Reads ``runs/zoo/evidence.json``, written by ``python scripts/build_zoo.py --stages evidence``
 (which computes both the scores and the accuracies with ``rank_sources(with_accuracy=True)``):
@@ -24,11 +27,14 @@ from typing import Any
 
 from promptkit.stats import spearman
 
+WIDE = 0.05  # spread (accuracy) above which a target's sources really differ
+
 
 def loo_table(evidence: dict[str, Any]) -> dict[str, Any]:
     """Per-target Spearman (metric vs transfer accuracy) over the sources not tuned on the target."""
     per_target: dict[str, dict[str, float]] = {}
     top1: dict[str, dict[str, bool]] = {}
+    spread: dict[str, float] = {}
     metrics: list[str] = []
     for key in sorted(evidence):
         if not key.startswith("transfer:"):
@@ -40,21 +46,31 @@ def loo_table(evidence: dict[str, Any]) -> dict[str, Any]:
         metrics = metrics or list(rows[0]["scores"])
         accs = [r["transfer_acc"] for r in rows]
         best = max(accs)
+        spread[target] = best - min(accs)
         per_target[target] = {m: spearman([r["scores"][m] for r in rows], accs) for m in metrics}
         top1[target] = {m: max(rows, key=lambda r, m=m: r["scores"][m])["transfer_acc"] == best for m in metrics}
     mean = {m: sum(v[m] for v in per_target.values()) / len(per_target) for m in metrics} if per_target else {}
     hits = {m: sum(v[m] for v in top1.values()) for m in metrics}
-    return {"metrics": metrics, "per_target": per_target, "mean": mean, "top1_hits": hits, "targets": len(per_target)}
+    wide = [t for t in per_target if spread[t] >= WIDE]
+    mean_wide = {m: sum(per_target[t][m] for t in wide) / len(wide) for m in metrics} if wide else {}
+    return {"metrics": metrics, "per_target": per_target, "mean": mean, "top1_hits": hits, "targets": len(per_target),
+            "spread": spread, "wide_targets": wide, "mean_wide": mean_wide}
 
 
 def markdown(table: dict[str, Any]) -> str:
     metrics = table["metrics"]
-    lines = ["| target | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    lines = ["| target | spread | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
     for target, row in table["per_target"].items():
-        lines.append(f"| {target} | " + " | ".join(_fmt(row[m]) for m in metrics) + " |")
-    lines.append("| **mean** | " + " | ".join(f"**{_fmt(table['mean'][m])}**" for m in metrics) + " |")
+        lines.append(f"| {target} | {table['spread'][target]:.3f} | " + " | ".join(_fmt(row[m]) for m in metrics) + " |")
+    lines.append("| **mean** | | " + " | ".join(f"**{_fmt(table['mean'][m])}**" for m in metrics) + " |")
+    if table["mean_wide"]:
+        lines.append(
+            f"| mean where spread >= {WIDE:.2f} ({len(table['wide_targets'])} targets) | | "
+            + " | ".join(_fmt(table["mean_wide"][m]) for m in metrics)
+            + " |"
+        )
     lines.append(
-        "| top-1 is the best source | "
+        "| top-1 is the best source | | "
         + " | ".join(f"{table['top1_hits'][m]}/{table['targets']}" for m in metrics)
         + " |"
     )
