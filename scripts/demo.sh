@@ -14,7 +14,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 SECONDS=0
 
 step "1. The built-in collection: one prompt per zoo task, tuned on the shipped zoo-vit backbone"
-promptkit list --name zoo/
+promptkit list --name zoo/ --latest
 
 step "2. Rank the sources for $TARGET by transferability (its own prompt is left out)"
 promptkit rank --target "$TARGET"

@@ -59,6 +59,28 @@ def test_builtin_collection_has_one_prompt_per_task(tmp_path):
         assert reg.is_builtin(e.manifest.name)
 
 
+def _build_script():
+    import importlib.util
+
+    path = ZOO_ASSETS.parents[2] / "scripts" / "build_zoo.py"
+    spec = importlib.util.spec_from_file_location("build_zoo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_latest_builtin_prompts_follow_the_build_recipe(tmp_path):
+    """The card states the build script's recipe; the prompts every registry ranks (the latest) must follow it."""
+    build = _build_script()
+    reg = Registry(tmp_path / "user")
+    latest = [e for e in reg.list(all_versions=False) if e.builtin]
+    assert len(latest) == len(TASKS)
+    for e in latest:
+        assert build._tuned_with_recipe(reg, e.manifest.name), e.manifest.ref
+    card = (ZOO_ASSETS / "CARD.md").read_text()
+    assert f"`--length {build.RECIPE['length']}`" in card and f"`--epochs {build.RECIPE['epochs']}`" in card
+
+
 def test_builtin_prompts_load_and_verify(tmp_path):
     reg = Registry(tmp_path / "user")
     ref = next(e.manifest.ref for e in reg.list() if e.builtin)
@@ -101,9 +123,10 @@ def test_wheel_install_loads_backbone_and_collection(tmp_path):
         "from promptkit.backbone import load_backbone\n"
         "from promptkit.registry import Registry\n"
         "bb = load_backbone('zoo-vit')\n"
-        "entries = [e for e in Registry(sys.argv[2]).list() if e.builtin]\n"
-        "asset = Registry(sys.argv[2]).load(entries[0].manifest.ref)\n"
-        "print(len(entries), bb.identity.weights_sha256, tuple(asset.prompt.shape))\n"
+        "reg = Registry(sys.argv[2])\n"
+        "entries = [e for e in reg.list(all_versions=False) if e.builtin]\n"
+        "shapes = {tuple(reg.load(e.manifest.ref).prompt.shape) for e in entries}\n"
+        "print(len(entries), bb.identity.weights_sha256, sorted(shapes))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "PROMPTKIT_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", code, str(site), str(tmp_path / "reg")], check=True, env=env,
