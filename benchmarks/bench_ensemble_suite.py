@@ -13,6 +13,12 @@ Every (target, seed) pair is saved as it finishes, so a killed run resumes where
 
     python benchmarks/bench_ensemble_suite.py run [--seeds 0,1,2] [--jobs 2] [--epochs 3]
     python benchmarks/bench_ensemble_suite.py report [--json]
+    python benchmarks/bench_ensemble_suite.py gap [--json]
+
+``gap`` measures METHOD.md 5.5's "mind the gap" on every target: the shrinkage H-score of the
+alpha-mixture of source features (what alpha maximizes) against that of the target's features
+under the composed prompt sum_i alpha_i P_i (what tuning starts from), next to the best single
+source's score.
 """
 
 from __future__ import annotations
@@ -235,6 +241,68 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2) if args.json else markdown(summary))
 
 
+def gap_row(target: str, steps: int) -> dict[str, Any]:
+    """Mixture score, composed-prompt score and best single score for one target (train split, lambda 0)."""
+    from promptkit.registry import Registry
+    from promptkit.registry.workflows import load_sources, source_refs
+
+    from promptkit.backbone import load_backbone
+    from promptkit.data import load_dataset, transform_for
+    from promptkit.ensemble import compose_prompt, prepare_sources
+    from promptkit.ensemble.weights import hgprompt_weights
+    from promptkit.features import FeatureCache, extract_features
+    from promptkit.prompted import PromptedViT
+    from promptkit.rank import source_features
+    from promptkit.zoo.backbone import ZOO_COLLECTION_DIR
+
+    bb = load_backbone("zoo-vit")
+    reg = Registry(ZOO_COLLECTION_DIR)
+    sources = load_sources(reg, source_refs(reg, exclude_tasks=[target]))
+    splits = load_dataset(target, transform=transform_for(bb.data_config))
+    cache = FeatureCache(CACHE)
+    feats, labels = [], None
+    for src in sources:
+        f, labels = source_features(bb, src, splits, "train", cache=cache, device="cpu")
+        feats.append(f)
+    prepared = prepare_sources(feats, labels)  # type: ignore[arg-type]
+    weights = hgprompt_weights(prepared, lam=0.0, steps=steps)
+    composed = compose_prompt([s.prompt for s in sources], weights.alpha)
+    model = PromptedViT.from_prompt(bb, composed, identity=bb.identity, geometry=sources[0].geometry)
+    f_comp, y = extract_features(model, splits.train, device="cpu")
+    composed_score = float(prepare_sources([f_comp], y).source_scores[0])
+    scores = [float(x) for x in prepared.source_scores]
+    order = sorted(range(len(sources)), key=lambda i: -float(weights.alpha[i]))
+    return {
+        "target": target,
+        "alpha_top": [(sources[i].task, float(weights.alpha[i])) for i in order[:3]],
+        "mixture": float(weights.transferability),
+        "composed": composed_score,
+        "best_single": max(scores),
+        "best_single_task": sources[scores.index(max(scores))].task,
+    }
+
+
+def cmd_gap(args: argparse.Namespace) -> None:
+    from promptkit.zoo.suite import TASKS
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for target in sorted(TASKS):
+        rows.append(gap_row(target, args.steps))
+        _log(f"gap {target}: mixture {rows[-1]['mixture']:.3f}, composed {rows[-1]['composed']:.3f}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print("| target | alpha (top 2) | mixture score | composed-prompt score | best single score (source) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        top = ", ".join(f"{t.removeprefix('zoo-')} {a:.2f}" for t, a in r["alpha_top"][:2])
+        print(f"| {r['target'].removeprefix('zoo-')} | {top} | {r['mixture']:.3f} | {r['composed']:.3f} "
+              f"| {r['best_single']:.3f} ({r['best_single_task'].removeprefix('zoo-')}) |")
+
+
 def main() -> None:
     from promptkit.cli.ensemble_cmd import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HEAD_LR, DEFAULT_LR
 
@@ -257,8 +325,12 @@ def main() -> None:
     rep = sub.add_parser("report")
     rep.add_argument("--out", type=Path, default=OUT)
     rep.add_argument("--json", action="store_true")
+    gap = sub.add_parser("gap")
+    gap.add_argument("--steps", type=int, default=300)
+    gap.add_argument("--threads", type=int, default=2)
+    gap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    {"run": cmd_run, "report": cmd_report}[args.cmd](args)
+    {"run": cmd_run, "report": cmd_report, "gap": cmd_gap}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def ensemble_command(
     plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
     for s in skipped:
         err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
-    for warning in primary.train.warnings:
+    for warning in primary.warnings:
         err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
     if json_out:
         print_json({"ref": manifest.ref, "sha256": manifest.sha256, "target": splits.name, "method": primary.method,

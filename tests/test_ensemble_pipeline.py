@@ -73,6 +73,22 @@ class TestRunMethod:
         assert torch.equal(r.start.prompt, sources[top].prompt) and r.start.details["chosen"] == sources[top].ref
         assert r.composed_hscore == pytest.approx(float(r.weights.source_scores[top]))
 
+    def test_composition_gap_is_a_warning_naming_the_best_source(self, world, weighted):
+        import dataclasses
+
+        _, _, sources = world
+        r = weighted["uniform"]
+        best = r.weights.best_source_score
+        top = sources[int(torch.argmax(r.weights.source_scores))].ref
+        lost = dataclasses.replace(r, composed_hscore=best - 0.5)
+        gap = [w for w in lost.warnings if "composed start prompt" in w]
+        assert len(gap) == 1 and top in gap[0] and f"{best:.3f}" in gap[0] and "best-single" in gap[0]
+        assert lost.to_dict()["warnings"] == lost.warnings
+        kept = dataclasses.replace(r, composed_hscore=best + 0.5)
+        assert not [w for w in kept.warnings if "composed start prompt" in w]
+        # best-single starts from the best source itself: never a gap
+        assert not [w for w in weighted["best-single"].warnings if "composed start prompt" in w]
+
     def test_informative_source_gets_most_weight(self, world, monkeypatch):
         """Features under source 1 carry the class; under sources 0 and 2 they are noise."""
         bb, splits, sources = world

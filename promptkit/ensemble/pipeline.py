@@ -123,6 +123,27 @@ class MethodResult:
     def test_acc(self) -> float:
         return float(self.train.metrics["test_acc"])
 
+    @property
+    def warnings(self) -> list[str]:
+        """Cautions for a person (the CLI prints them): tuning's, then the composition gap's.
+
+        Composing prompts averages their *parameters*, while the weights were chosen on the
+        mixture of their *features* (METHOD.md 5.5, "mind the gap"). When the composed start
+        prompt scores below the best single source on the target, the composition lost what the
+        weights found, and starting from that source alone is likely better.
+        """
+        out = list(self.train.warnings)
+        w = self.weights
+        if w is not None and self.composed_hscore is not None and self.composed_hscore < w.best_source_score:
+            best = self.sources[int(torch.argmax(w.source_scores))].ref
+            out.append(
+                f"the composed start prompt scores {self.composed_hscore:.3f} (shrinkage H-score) on the target, "
+                f"below the best single source {best} ({w.best_source_score:.3f}) and the weighted feature "
+                f"mixture ({w.transferability:.3f}): averaging prompt parameters lost what the weights found "
+                "(METHOD.md 5.5); compare with --compare best-single"
+            )
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (no tensors)."""
         alpha = None if self.alpha is None else [float(a) for a in self.alpha]
@@ -135,6 +156,7 @@ class MethodResult:
             "transferability": self.transferability,
             "regularizer": self.regularizer,
             "composed_hscore": self.composed_hscore,
+            "warnings": self.warnings,
             "init": self.start.init,
             "details": self.start.details,
             "metrics": dict(self.train.metrics),
