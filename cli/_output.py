@@ -22,12 +22,13 @@ __all__ = ["bar", "err_console", "out_console", "phase_progress", "print_json", 
 @lru_cache(maxsize=1)
 def _out() -> Console:
     # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    # emoji=False: names like "features:train:" must not become emoji codes (":train:" is one).
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False)
 
 
 @lru_cache(maxsize=1)
 def _err() -> Console:
-    return Console(stderr=True, soft_wrap=True)
+    return Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def out_console() -> Console:
@@ -104,7 +105,7 @@ def _phase_log(every: float = 10.0) -> Phase:
         if done < 1 or (not finished and now - last.get(phase, begin) < every):
             return
         last[phase] = now
-        err_console().print(f"{phase}: {done}/{total} ({now - begin:.1f} s)", highlight=False)
+        err_console().print(f"{phase}: {done}/{total} ({now - begin:.1f} s)", highlight=False, markup=False)
         if finished:  # a phase name reused later (another split) starts its clock afresh
             started.pop(phase, None)
             last.pop(phase, None)

@@ -15,6 +15,15 @@ def test_phase_progress_off_terminal_logs_completion_to_stderr(capsys):
     assert [line.split(" (")[0] for line in err.strip().splitlines()] == ["train: 100/100", "eval:test: 1/1"]
 
 
+def test_phase_names_are_printed_literally(capsys):
+    """':train:' is a rich emoji code and '[val]' looks like markup: both must come out as written."""
+    with phase_progress(True) as update:
+        update("hgprompt: features:train:", 1, 1)
+        update("features [val]", 1, 1)
+    lines = [line.split(" (")[0] for line in capsys.readouterr().err.strip().splitlines()]
+    assert lines == ["hgprompt: features:train:: 1/1", "features [val]: 1/1"]
+
+
 def test_long_phase_logs_every_ten_seconds(capsys, monkeypatch):
     clock = iter(float(t) for t in range(0, 1000, 3))  # 3 s between updates
     monkeypatch.setattr("promptkit.cli._output.time.monotonic", lambda: next(clock))

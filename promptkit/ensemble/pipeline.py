@@ -139,8 +139,8 @@ class MethodResult:
             out.append(
                 f"the composed start prompt scores {self.composed_hscore:.3f} (shrinkage H-score) on the target, "
                 f"below the best single source {best} ({w.best_source_score:.3f}) and the weighted feature "
-                f"mixture ({w.transferability:.3f}): averaging prompt parameters lost what the weights found "
-                "(METHOD.md 5.5); compare with --compare best-single"
+                f"mixture ({w.transferability:.3f}): averaging prompt parameters loses part of what the weights "
+                "found (METHOD.md 5.5), so the best single source may be the better start (--compare best-single)"
             )
         return out
 
