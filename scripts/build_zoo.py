@@ -173,7 +173,8 @@ def _train_many(runs: list[tuple[str, str, Path, str, int]], results_path: Path,
     Each run is its own ``promptkit train`` process with ``threads // jobs`` threads: on a few
     CPU cores, parallel single-threaded runs of a small ViT beat one run on every core.
     """
-    results = _load(results_path)
+    # Results of another recipe (the recipe changed since they ran) are stale: drop and re-run them.
+    results = {k: v for k, v in _load(results_path).items() if _matches_recipe(v.get("config", {}))}
     todo = [r for r in runs if r[0] not in results]
     threads = max(1, args.threads // max(1, args.jobs))
     lock = threading.Lock()
@@ -201,25 +202,18 @@ def stage_sources(args: argparse.Namespace) -> None:
     _train_many(runs, RUNS / "sources.json", args)
 
 
+def _matches_recipe(config: dict[str, Any]) -> bool:
+    """Whether a training configuration (a manifest's ``training``, a result's ``config``) is :data:`RECIPE`."""
+    return all(config.get(key.replace("-", "_")) == value for key, value in RECIPE.items())
+
+
 def _tuned_with_recipe(reg: Any, name: str) -> bool:
     """Whether the latest version of ``name`` was tuned with :data:`RECIPE` (else a new version is tuned).
 
     Earlier versions stay in the collection, so lineage that cites them still resolves.
     """
     entries = reg.list(name=name, all_versions=False)
-    if not entries:
-        return False
-    m = entries[-1].manifest
-    done = {
-        "mode": m.geometry.mode,
-        "length": m.geometry.length,
-        "init": m.init,
-        "epochs": m.training.get("epochs"),
-        "lr": m.training.get("lr"),
-        "head-lr": m.training.get("head_lr"),
-        "batch-size": m.training.get("batch_size"),
-    }
-    return all(done[k] == RECIPE[k] for k in done)
+    return bool(entries) and _matches_recipe(entries[-1].manifest.training)
 
 
 def stage_seeds(args: argparse.Namespace) -> None:
@@ -264,10 +258,11 @@ def stage_evidence(args: argparse.Namespace) -> None:
         _save(RUNS / "evidence.json", out)
     reg = Registry(ZOO_COLLECTION_DIR)
     sources = load_sources(reg, source_refs(reg))
+    refs = sorted(s.ref for s in sources)
     for task in _tasks():
         key = f"transfer:{task}"
-        if key in out:
-            continue
+        if key in out and sorted(r["ref"] for r in out[key]["rows"]) == refs:
+            continue  # measured on the current sources; a new version of any source re-measures it
         splits = load_dataset(task, transform=transform_for(pre.data_config))
         result = rank_sources(pre, sources, splits, with_accuracy=True, cache=cache, device="cpu")
         out[key] = {
