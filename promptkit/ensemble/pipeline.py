@@ -129,8 +129,8 @@ class MethodResult:
 
         Composing prompts averages their *parameters*, while the weights were chosen on the
         mixture of their *features* (METHOD.md 5.5, "mind the gap"). When the composed start
-        prompt scores below the best single source on the target, the composition lost what the
-        weights found, and starting from that source alone is likely better.
+        prompt scores below the best single source on the target, the composition lost part of
+        what the weights found, and starting from that source alone may be better.
         """
         out = list(self.train.warnings)
         w = self.weights
