@@ -283,9 +283,9 @@ def gap_row(target: str, steps: int) -> dict[str, Any]:
 
 
 def cmd_gap(args: argparse.Namespace) -> None:
-    from promptkit.zoo.suite import TASKS
-
     import torch
+
+    from promptkit.zoo.suite import TASKS
 
     torch.set_num_threads(args.threads)
     rows = []

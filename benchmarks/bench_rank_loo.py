@@ -61,7 +61,8 @@ def markdown(table: dict[str, Any]) -> str:
     metrics = table["metrics"]
     lines = ["| target | spread | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
     for target, row in table["per_target"].items():
-        lines.append(f"| {target} | {table['spread'][target]:.3f} | " + " | ".join(_fmt(row[m]) for m in metrics) + " |")
+        cells = " | ".join(_fmt(row[m]) for m in metrics)
+        lines.append(f"| {target} | {table['spread'][target]:.3f} | {cells} |")
     lines.append("| **mean** | | " + " | ".join(f"**{_fmt(table['mean'][m])}**" for m in metrics) + " |")
     if table["mean_wide"]:
         lines.append(
