@@ -50,26 +50,42 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
-    """All methods on one target with one seed (the 11 other built-in prompts as sources)."""
+def _target_world(target: str):  # -> (backbone, sources, splits, cache)
+    """The shipped backbone, the other 11 built-in prompts (latest versions), the target's splits, the cache."""
     from promptkit.registry import Registry
     from promptkit.registry.workflows import load_sources, source_refs
 
     from promptkit.backbone import load_backbone
     from promptkit.data import load_dataset, transform_for
-    from promptkit.ensemble import compare
-    from promptkit.ensemble.objective import prepare_sources
-    from promptkit.ensemble.weights import hgprompt_weights
     from promptkit.features import FeatureCache
-    from promptkit.rank import source_features
-    from promptkit.train import TrainConfig
     from promptkit.zoo.backbone import ZOO_COLLECTION_DIR
 
     bb = load_backbone("zoo-vit")
     reg = Registry(ZOO_COLLECTION_DIR)
     sources = load_sources(reg, source_refs(reg, exclude_tasks=[target]))
     splits = load_dataset(target, transform=transform_for(bb.data_config))
-    cache = FeatureCache(CACHE)
+    return bb, sources, splits, FeatureCache(CACHE)
+
+
+def _prepared_train(bb, sources, splits, cache):  # -> promptkit.ensemble.objective.SourceFeatures
+    """Each source's features on the target's training split (cached), prepared for the weight objective."""
+    from promptkit.ensemble.objective import prepare_sources
+    from promptkit.rank import source_features
+
+    feats, labels = [], None
+    for src in sources:
+        f, labels = source_features(bb, src, splits, "train", cache=cache, device="cpu")
+        feats.append(f)
+    return prepare_sources(feats, labels)  # type: ignore[arg-type]
+
+
+def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
+    """All methods on one target with one seed (the 11 other built-in prompts as sources)."""
+    from promptkit.ensemble import compare
+    from promptkit.ensemble.weights import hgprompt_weights
+    from promptkit.train import TrainConfig
+
+    bb, sources, splits, cache = _target_world(target)
     tune = TrainConfig(
         epochs=opts["epochs"], lr=opts["lr"], head_lr=opts["head_lr"], optimizer="adamw",
         batch_size=opts["batch_size"], seed=seed, device="cpu",
@@ -87,11 +103,7 @@ def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
         spot_epochs=opts["spot_epochs"],
     )
     seconds = time.perf_counter() - t0
-    feats, labels = [], None
-    for src in sources:
-        f, labels = source_features(bb, src, splits, "train", cache=cache, device="cpu")
-        feats.append(f)
-    prepared = prepare_sources(feats, labels)  # type: ignore[arg-type]
+    prepared = _prepared_train(bb, sources, splits, cache)
     sweep = {
         str(lam): [float(a) for a in hgprompt_weights(prepared, lam=lam, steps=opts["steps"]).alpha] for lam in LAMBDAS
     }
@@ -243,32 +255,16 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def gap_row(target: str, steps: int) -> dict[str, Any]:
     """Mixture score, composed-prompt score and best single score for one target (train split, lambda 0)."""
-    from promptkit.registry import Registry
-    from promptkit.registry.workflows import load_sources, source_refs
-
-    from promptkit.backbone import load_backbone
-    from promptkit.data import load_dataset, transform_for
     from promptkit.ensemble import compose_prompt, prepare_sources
     from promptkit.ensemble.weights import hgprompt_weights
-    from promptkit.features import FeatureCache, extract_features
-    from promptkit.prompted import PromptedViT
-    from promptkit.rank import source_features
-    from promptkit.zoo.backbone import ZOO_COLLECTION_DIR
+    from promptkit.rank import SourcePrompt, source_features
 
-    bb = load_backbone("zoo-vit")
-    reg = Registry(ZOO_COLLECTION_DIR)
-    sources = load_sources(reg, source_refs(reg, exclude_tasks=[target]))
-    splits = load_dataset(target, transform=transform_for(bb.data_config))
-    cache = FeatureCache(CACHE)
-    feats, labels = [], None
-    for src in sources:
-        f, labels = source_features(bb, src, splits, "train", cache=cache, device="cpu")
-        feats.append(f)
-    prepared = prepare_sources(feats, labels)  # type: ignore[arg-type]
+    bb, sources, splits, cache = _target_world(target)
+    prepared = _prepared_train(bb, sources, splits, cache)
     weights = hgprompt_weights(prepared, lam=0.0, steps=steps)
-    composed = compose_prompt([s.prompt for s in sources], weights.alpha)
-    model = PromptedViT.from_prompt(bb, composed, identity=bb.identity, geometry=sources[0].geometry)
-    f_comp, y = extract_features(model, splits.train, device="cpu")
+    composed = SourcePrompt(ref="hgprompt-start", prompt=compose_prompt([s.prompt for s in sources], weights.alpha),
+                            identity=bb.identity, geometry=sources[0].geometry)
+    f_comp, y = source_features(bb, composed, splits, "train", cache=cache, device="cpu")
     composed_score = float(prepare_sources([f_comp], y).source_scores[0])
     scores = [float(x) for x in prepared.source_scores]
     order = sorted(range(len(sources)), key=lambda i: -float(weights.alpha[i]))
