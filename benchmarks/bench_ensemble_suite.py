@@ -1,9 +1,11 @@
-"""HGPrompt against its baselines on the 12-task embedded suite, leave-one-out, over seeds.
+"""HGPrompt and its compositions against the baselines on the 12-task embedded suite, leave-one-out, over seeds.
 
 For every target task and seed, the other 11 built-in source prompts feed
 :func:`promptkit.ensemble.compare`, which runs random, spt, uniform, hscore-weights,
-best-single, spot and hgprompt on the same splits with the same tuning config and seed. The
-report gives test accuracy (mean and std over seeds) per method and target and averaged, and the
+best-single, spot and hgprompt (composed by averaging), then hgprompt with each other
+composition (aligned, ensemble, distill, and learned weights for ensemble and average) on the
+same splits with the same tuning config and seed. The report gives test accuracy (mean and std
+over seeds) per row and target and averaged, tuning seconds and forwards per image per row, and the
 Spearman correlation between HGPrompt's weights and each source's single-source transfer
 accuracy (from ``runs/zoo/evidence.json``, see ``scripts/build_zoo.py``), per target and
 averaged; the HGPrompt paper reports 0.808. It also learns alpha for a few values of lambda
@@ -15,7 +17,8 @@ Every (target, seed) pair is saved as it finishes, so a killed run resumes where
     python benchmarks/bench_ensemble_suite.py report [--json]
     python benchmarks/bench_ensemble_suite.py gap [--json]
 
-``gap`` measures METHOD.md 5.5's "mind the gap" on every target: the shrinkage H-score of the
+``gap`` measures the composition gap (docs/method.md, "The composition gap") on every target: the
+shrinkage H-score of the
 alpha-mixture of source features (what alpha maximizes) against that of the target's features
 under the composed prompt sum_i alpha_i P_i (what tuning starts from), next to the best single
 source's score.
@@ -33,9 +36,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-METHODS = ("random", "spt", "uniform", "hscore-weights", "best-single", "spot", "hgprompt")
+METHODS = ("random", "spt", "uniform", "hscore-weights", "best-single", "spot", "hgprompt", "hgprompt+aligned",
+           "hgprompt+ensemble", "hgprompt+distill", "hgprompt+ensemble+learned", "hgprompt+average+learned")
 LAMBDAS = (0.0, 0.001, 0.01, 0.1)
-OUT = Path("runs/bench-ensemble")
+OUT = Path("runs/bench-compositions")
 EVIDENCE = Path("runs/zoo/evidence.json")
 CACHE = Path("runs/zoo/feature-cache")
 
@@ -114,10 +118,15 @@ def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
         "seconds": seconds,
         "sources": [{"ref": s.ref, "task": s.task} for s in sources],
         "methods": {
-            r.method: {
+            r.label: {
                 "test_acc": r.test_acc,
                 "val_acc": float(r.train.metrics["val_acc"]),
                 "alpha": None if r.alpha is None else [float(a) for a in r.alpha],
+                "learned_alpha": None if r.learned_alpha is None else [float(a) for a in r.learned_alpha],
+                "members": [] if r.built is None else [r.sources[i].ref for i in r.built.members],
+                "forwards": r.forwards,
+                "start_score": r.composed_hscore,
+                "transferability": r.transferability,
                 "seconds": r.seconds,
             }
             for r in results
@@ -195,10 +204,16 @@ def summarize(results: list[dict[str, Any]], evidence: dict[str, Any]) -> dict[s
         / max(1, sum("rho_by_lambda" in row for row in table.values()))
         for lam in lam_keys
     }
-    tune = {m: [r["methods"][m]["seconds"]["tune"] for r in results if m in r["methods"]] for m in METHODS}
+    tune = {m: [r["methods"][m]["seconds"]["tune"] + r["methods"][m]["seconds"].get("teacher", 0.0)
+                for r in results if m in r["methods"]] for m in METHODS}
     tune_mean = {m: sum(v) / len(v) for m, v in tune.items() if v}
+    forwards = {m: max([r["methods"][m].get("forwards", 1) for r in results if m in r["methods"]] or [1])
+                for m in METHODS}
+    members = {m: [len(r["methods"][m].get("members", [])) for r in results if m in r["methods"]] for m in METHODS}
     return {
         "tune_seconds": tune_mean,
+        "forwards": forwards,
+        "mean_members": {m: sum(v) / len(v) for m, v in members.items() if v and any(v)},
         "per_target": table,
         "mean": avg,
         "wins": wins,
@@ -228,8 +243,16 @@ def markdown(summary: dict[str, Any]) -> str:
     lines.append("| best on (targets) | | " + " | ".join(str(summary["wins"][m]) for m in METHODS) + " | |")
     tune = summary["tune_seconds"]
     if "random" in tune:
-        lines += ["", "Mean tuning seconds per run (same epochs, two runs at a time on 2 cores): "
-                  + ", ".join(f"{m} {v:.1f} ({v / tune['random']:.2f}x random)" for m, v in tune.items()) + "."]
+        lines += ["", "| row | mean test acc | vs best-single | tuning s per run | x random | forwards per image |",
+                  "|---|---|---|---|---|---|"]
+        bs = mean.get("best-single", 0.0)
+        for m in METHODS:
+            if m in tune:
+                fw = summary["forwards"].get(m, 1)
+                k = summary.get("mean_members", {}).get(m)
+                fw_text = f"{fw} (mean {k:.2f} members)" if k and m.startswith("hgprompt+ensemble") else str(fw)
+                lines.append(f"| {m} | {mean[m]:.3f} | {100 * (mean[m] - bs):+.1f} pt | {tune[m]:.1f} "
+                             f"| {tune[m] / tune['random']:.2f} | {fw_text} |")
     if summary["rho_by_lambda_mean"]:
         lines += [
             "",

@@ -24,6 +24,7 @@ the prompt and the linear head are trainable.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -34,7 +35,7 @@ from promptkit.backbone import Backbone
 from promptkit.errors import IncompatibleError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry, check_compatible
 
-__all__ = ["PromptedViT", "prompt_sha256"]
+__all__ = ["PromptedViT", "prompt_sha256", "prompted_tokens"]
 
 Mode = Literal["shallow", "deep"]
 
@@ -50,6 +51,53 @@ def prompt_sha256(prompt: Tensor | None, mode: str = "shallow") -> str:
     h = hashlib.sha256(f"{mode}:{tuple(t.shape)}:".encode())
     h.update(t.numpy().tobytes())
     return h.hexdigest()
+
+
+def prompted_tokens(
+    vit: nn.Module, x: Tensor, layer_tokens: Callable[[int], Tensor] | None, *, length: int, deep: bool,
+    copies: int = 1,
+) -> Tensor:
+    """timm's ``forward_features`` with prompt tokens inserted after the prefix tokens.
+
+    The same steps in the same order as timm's ``VisionTransformer.forward_features``; with no
+    prompt, exactly timm's operations on exactly the same tensors.
+
+    Args:
+        vit: a timm ``VisionTransformer``.
+        x: images.
+        layer_tokens: ``layer -> tokens`` of that layer, ``(m, d)`` for every sequence alike or
+            ``(copies * B, m, d)`` per sequence; ``None`` for no prompt.
+        length: m.
+        deep: replace the m prompt positions before every block ``i >= 1`` (VPT-deep).
+        copies: run each image this many times along the batch, e.g. once per member prompt of
+            an ensemble (copy j holds rows ``j * B .. (j + 1) * B - 1``); the patch embedding is
+            computed once.
+
+    Shape:
+        - x: ``(B, 3, H, W)``
+        - output: ``(copies * B, n_prefix + m + n_patches, d)``
+    """
+    x = vit.patch_embed(x)
+    x = vit._pos_embed(x)  # prefix tokens + pos embed + pos_drop
+    x = vit.patch_drop(x)
+    x = vit.norm_pre(x)
+    if copies > 1:
+        x = x.repeat(copies, 1, 1)  # (copies * B, n, d), copy-major
+    n = int(vit.num_prefix_tokens)
+    if layer_tokens is not None and length:
+        p = layer_tokens(0).to(x.dtype)
+        p = p.unsqueeze(0).expand(x.shape[0], -1, -1) if p.ndim == 2 else p  # (B', m, d)
+        x = torch.cat([x[:, :n], p, x[:, n:]], dim=1)
+    use_ckpt = vit.grad_checkpointing and torch.is_grad_enabled()
+    for i, block in enumerate(vit.blocks):
+        if layer_tokens is not None and length and deep and i > 0:
+            # x is the previous block's output, a residual sum autograd does not save: writing the
+            # m positions in place skips copying the whole (B, n + m, d) sequence at every block
+            # (measured on an H200, bf16, ViT-B/16, m = 10: 0.92 of the token-count bound with a
+            # copy, 0.98 in place; BENCHMARKS.md).
+            x[:, n:n + length] = layer_tokens(i).to(x.dtype)
+        x = checkpoint(block, x, use_reentrant=False) if use_ckpt else block(x)
+    return vit.norm(x)
 
 
 class PromptedViT(nn.Module):
@@ -176,7 +224,19 @@ class PromptedViT(nn.Module):
         return PromptGeometry(mode=self.mode, length=self.length, width=self.embed_dim, layers=self.expected_layers)
 
     def prompt_sha256(self) -> str:
-        return prompt_sha256(self.prompt, self.mode)
+        return prompt_sha256(self.current_prompt(), self.mode)
+
+    def tunable(self) -> dict[str, nn.Parameter]:
+        """The prompt-side parameters a tuning run updates and checkpoints, by name (the head aside)."""
+        return {"prompt": self.prompt}
+
+    def prompt_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """Optimizer parameter groups for :meth:`tunable` (the training loop adds the head's)."""
+        return [{"params": [self.prompt], "lr": lr, "weight_decay": weight_decay}]
+
+    def export(self) -> dict[str, Tensor]:
+        """What a tuned model stores: ``{"prompt": (L, m, d)}``, float32 on the CPU."""
+        return {"prompt": self.current_prompt().detach().float().cpu().clone()}
 
     def set_head(self, weight: Tensor, bias: Tensor) -> None:
         """Install a plain linear head ``W x + b`` on pooled features.
@@ -209,6 +269,14 @@ class PromptedViT(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------
 
+    def current_prompt(self) -> Tensor:
+        """The prompt the forward inserts: the ``prompt`` parameter itself (subclasses may compose it).
+
+        Shape:
+            ``(L, m, d)``
+        """
+        return self.prompt
+
     def forward_features(self, x: Tensor, *, use_prompt: bool = True) -> Tensor:
         """Token features after the final norm, prompts included.
 
@@ -220,21 +288,9 @@ class PromptedViT(nn.Module):
             - x: ``(B, 3, H, W)``
             - output: ``(B, n_prefix + m + n_patches, d)`` (``m = 0`` when ``use_prompt`` is False)
         """
-        vit = self.vit
-        m = self.length if use_prompt else 0
-        # Same steps, same order as timm's VisionTransformer.forward_features.
-        x = vit.patch_embed(x)
-        x = vit._pos_embed(x)  # prefix tokens + pos embed + pos_drop
-        x = vit.patch_drop(x)
-        x = vit.norm_pre(x)
-        if m:
-            x = self._insert(x, 0)
-        use_ckpt = vit.grad_checkpointing and torch.is_grad_enabled()
-        for i, block in enumerate(vit.blocks):
-            if m and i > 0 and self.mode == "deep":
-                x = self._replace(x, i)
-            x = checkpoint(block, x, use_reentrant=False) if use_ckpt else block(x)
-        return vit.norm(x)
+        prompt = self.current_prompt() if use_prompt and self.length else None
+        return prompted_tokens(self.vit, x, None if prompt is None else (lambda layer: prompt[layer]),
+                               length=self.length if prompt is not None else 0, deep=self.mode == "deep")
 
     def strip_prompts(self, tokens: Tensor, *, use_prompt: bool = True) -> Tensor:
         """Drop the prompt positions from a token sequence.
@@ -269,23 +325,6 @@ class PromptedViT(nn.Module):
         if self.head is None:
             raise UsageError("this PromptedViT has no head", hint="pass num_classes=... or call set_head(W, b)")
         return self.head(self.pooled(x))
-
-    def _insert(self, x: Tensor, layer: int) -> Tensor:
-        n = self.num_prefix_tokens
-        p = self.prompt[layer].to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)  # (B, m, d)
-        return torch.cat([x[:, :n], p, x[:, n:]], dim=1)
-
-    def _replace(self, x: Tensor, layer: int) -> Tensor:
-        """Overwrite the ``m`` prompt positions of a block's input with this layer's prompt, in place.
-
-        ``x`` is the previous block's output, a residual sum that autograd does not save, so
-        writing ``m`` tokens in place is safe and skips copying the whole ``(B, n + m, d)``
-        sequence at every block (measured on an H200, bf16, ViT-B/16, m = 10: 0.92 of the
-        token-count bound with a copy, 0.98 in place; BENCHMARKS.md).
-        """
-        n, m = self.num_prefix_tokens, self.length
-        x[:, n:n + m] = self.prompt[layer].to(x.dtype)
-        return x
 
     def _check_shape(self, prompt: Tensor) -> None:
         layers = self.expected_layers

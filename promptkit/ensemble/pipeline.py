@@ -1,4 +1,4 @@
-"""From K source prompts to a tuned target prompt: weights, composition, tuning (METHOD.md 5-6).
+"""From K source prompts to a tuned target model: weights, composition, tuning (docs/method.md).
 
 One method run, top to bottom:
 
@@ -6,22 +6,21 @@ One method run, top to bottom:
    feature is extracted: a refused source costs nothing);
 2. start: ensemble methods (``hgprompt``, ``uniform``, ``hscore-weights``, ``best-single``)
    extract the target's training features under each source (through the feature cache),
-   learn or compute weights alpha, and compose P_t = sum_i alpha_i P_i; ``spot`` (Vu et al.,
-   ACL 2022) briefly tunes a prompt on the target and starts from the most similar source;
-   ``random`` (VPT) and ``spt`` (k-means, Wang et al., ICML 2024) start from a registered init;
-3. measure the shrinkage H-score of the target's features under the start prompt, next to the
-   mixture's T: alpha is learned on mixed *features* but applied to prompt *parameters*
-   (METHOD.md 5.5, "mind the gap");
-4. tune the start prompt and a linear head on the target with
-   :func:`promptkit.train.train_prompt` (prompt init ``from`` the start prompt).
+   learn or compute weights alpha, and a composition (:mod:`promptkit.ensemble.compositions`:
+   ``average``, ``aligned``, ``ensemble``, ``distill``) turns them into the start model;
+   ``spot`` (Vu et al., ACL 2022) briefly tunes a prompt on the target and starts from the most
+   similar source; ``random`` (VPT) and ``spt`` (k-means, Wang et al., ICML 2024) start from a
+   registered init;
+3. measure the shrinkage H-score of the target's features at the start, next to the mixture's
+   T: alpha is learned on mixed *features*, and averaging prompt *parameters* loses part of what
+   it found (docs/method.md, "The composition gap");
+4. tune the start model and a linear head on the target with
+   :func:`promptkit.train.train_prompt`.
 
-:func:`compare` runs several methods on the same splits with the same seed, sharing the
-source features. Methods register by name with :func:`register_method`.
-
-Not implemented: keeping alpha learnable while tuning (P_t = sum_i alpha_i P_i + Delta). The
-training loop owns one prompt parameter; a learnable alpha would need its own optimizer group
-and a second code path through the loop and its checkpoints, for an option the paper leaves
-unspecified. Tuning starts from the composed prompt instead.
+:func:`compare` runs several variants (``hgprompt``, ``hgprompt+ensemble``,
+``hgprompt+average+learned``, ...) on the same splits with the same seed, sharing the source
+features. Methods register by name with :func:`register_method`, compositions with
+:func:`~promptkit.ensemble.compositions.register_composition`.
 """
 
 from __future__ import annotations
@@ -41,129 +40,40 @@ from promptkit.ensemble import weights as _weights  # noqa: F401  (registers "hg
 from promptkit.ensemble._registry import get_weight_method
 from promptkit.ensemble.baselines import spot_rank
 from promptkit.ensemble.compose import check_sources, compose_prompt
+from promptkit.ensemble.compositions import (
+    DISTILL_TEMPERATURE,
+    DISTILL_WEIGHT,
+    Built,
+    Variant,
+    get_composition,
+    parse_variant,
+)
+from promptkit.ensemble.members import MemberRule
 from promptkit.ensemble.objective import SourceFeatures, prepare_sources
-from promptkit.ensemble.result import AlphaResult
+from promptkit.ensemble.outcome import MethodResult, Start
 from promptkit.errors import IncompatibleError, UsageError, format_choices
 from promptkit.features import FeatureCache
 from promptkit.identity import BackboneIdentity, PromptGeometry, check_compatible
 from promptkit.inits import PromptSource
 from promptkit.rank import SourcePrompt, source_features
-from promptkit.train import TrainConfig, TrainResult, TrainSplits, train_prompt
+from promptkit.train import TrainConfig, TrainSplits, train_prompt
 
 __all__ = [
     "METHODS",
     "MethodResult",
     "MethodSpec",
     "Start",
+    "Variant",
     "check_ensemble_sources",
     "compare",
     "get_method",
     "register_method",
     "run_method",
+    "weight_methods",
 ]
 
 # progress(phase, done, total); phases: "features <ref>", "<method>: weights", "<method>: <train phase>", ...
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class Start:
-    """Where a method's tuning starts: a given prompt (composed or chosen), or a registered init."""
-
-    init: str  # TrainConfig.init of the tuning run: "random", "kmeans", or "from:<method>" with ``prompt``
-    prompt: Tensor | None = None  # (L, m, d): the start prompt for a "from" init
-    weights: AlphaResult | None = None  # ensemble weights and their scores, for weight methods
-    alpha: Tensor | None = None  # (K,) float64: the weights the start prompt was composed with
-    details: dict[str, Any] = field(default_factory=dict)  # method-specific, JSON-ready
-
-
-@dataclass
-class MethodResult:
-    """One method's outcome on one target.
-
-    Attributes:
-        method: the registered name.
-        sources: the K sources, in input order (empty for methods that use none).
-        start: how tuning started (alpha, ensemble weights and their scores, details).
-        composed_hscore: shrinkage H-score of the target's training features under the start
-            prompt, standardized as the mixture's (None for ``random`` and ``spt``); compare
-            with ``transferability``, the score of the alpha-mixture of features.
-        train: the tuned prompt, folded head, metrics (``test_acc``, ...) and history.
-        seconds: wall time per phase: ``features``, ``weights``, ``spot``, ``compose``,
-            ``tune``, ``total`` (features read from memory in a comparison cost 0 here).
-    """
-
-    method: str
-    sources: tuple[SourcePrompt, ...]
-    start: Start
-    composed_hscore: float | None
-    train: TrainResult
-    seconds: dict[str, float]
-
-    @property
-    def alpha(self) -> Tensor | None:
-        """(K,) weights the start prompt was composed with; None for ``random`` and ``spt``."""
-        return self.start.alpha
-
-    @property
-    def weights(self) -> AlphaResult | None:
-        return self.start.weights
-
-    @property
-    def transferability(self) -> float | None:
-        """T: shrinkage H-score of the alpha-mixture of source features (weight methods only)."""
-        return None if self.weights is None else self.weights.transferability
-
-    @property
-    def regularizer(self) -> float | None:
-        """R: gradient-variance mismatch across sources at alpha (weight methods only)."""
-        return None if self.weights is None else self.weights.regularizer
-
-    @property
-    def test_acc(self) -> float:
-        return float(self.train.metrics["test_acc"])
-
-    @property
-    def warnings(self) -> list[str]:
-        """Cautions for a person (the CLI prints them): tuning's, then the composition gap's.
-
-        Composing prompts averages their *parameters*, while the weights were chosen on the
-        mixture of their *features* (METHOD.md 5.5, "mind the gap"). When the composed start
-        prompt scores below the best single source on the target, the composition lost part of
-        what the weights found, and starting from that source alone may be better.
-        """
-        out = list(self.train.warnings)
-        w = self.weights
-        if w is not None and self.composed_hscore is not None and self.composed_hscore < w.best_source_score:
-            best = self.sources[int(torch.argmax(w.source_scores))].ref
-            out.append(
-                f"the composed start prompt scores {self.composed_hscore:.3f} (shrinkage H-score) on the target, "
-                f"below the best single source {best} ({w.best_source_score:.3f}) and the weighted feature "
-                f"mixture ({w.transferability:.3f}): averaging prompt parameters loses part of what the weights "
-                "found (METHOD.md 5.5), so the best single source may be the better start (--compare best-single)"
-            )
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (no tensors)."""
-        alpha = None if self.alpha is None else [float(a) for a in self.alpha]
-        return {
-            "method": self.method,
-            "sources": [{"ref": s.ref, "sha256": s.sha256, "task": s.task,
-                         "weight": None if alpha is None else alpha[i]} for i, s in enumerate(self.sources)],
-            "alpha": alpha,
-            "weights": None if self.weights is None else self.weights.to_dict(),
-            "transferability": self.transferability,
-            "regularizer": self.regularizer,
-            "composed_hscore": self.composed_hscore,
-            "warnings": self.warnings,
-            "init": self.start.init,
-            "details": self.start.details,
-            "metrics": dict(self.train.metrics),
-            "seconds": dict(self.seconds),
-            "config": self.train.config.to_dict(),
-            "dataset_fingerprint": self.train.dataset_fingerprint,
-        }
 
 
 @dataclass
@@ -181,15 +91,32 @@ class _Run:
     cache: FeatureCache | None
     spot_epochs: int
     progress: Progress | None
+    member_rule: MemberRule = field(default_factory=MemberRule)
     prepared: SourceFeatures | None = None
+    done: dict[Variant, MethodResult] = field(default_factory=dict)  # finished runs, for teachers
+    teachers: dict[Variant, Tensor] = field(default_factory=dict)
+
+    def ensemble_teacher(self, method: str) -> tuple[Tensor, MethodResult]:
+        """The tuned ``method+ensemble``'s logits on the training images, computed once (tuned first if needed)."""
+        variant = Variant(method, "ensemble")
+        result = self.done.get(variant) or _execute(self, variant)
+        if variant not in self.teachers:
+            from promptkit.prompted_ensemble import PromptedEnsemble
+
+            t = result.train
+            model = PromptedEnsemble(self.backbone, t.prompt, t.extras["alpha"], t.extras["member.mean"],
+                                     t.extras["member.std"], mode=self.geometry.mode)
+            feats, _ = source_features_of(model, self, "train", f"{variant.label}: teacher")
+            self.teachers[variant] = (feats @ t.head_weight.T + t.head_bias).float()
+        return self.teachers[variant], result
 
     def report(self, phase: str) -> Callable[[int, int], None] | None:
         progress = self.progress
         return None if progress is None else (lambda done, total: progress(phase, done, total))
 
-    def features(self, source: SourcePrompt, phase: str) -> tuple[Tensor, Tensor]:
-        """Pooled features of the target's training split under ``source``'s prompt (cached)."""
-        return source_features(self.backbone, source, self.splits, "train", cache=self.cache,  # type: ignore[arg-type]
+    def features(self, source: SourcePrompt, phase: str, split: str = "train") -> tuple[Tensor, Tensor]:
+        """Pooled features of the target's ``split`` under ``source``'s prompt (cached)."""
+        return source_features(self.backbone, source, self.splits, split, cache=self.cache,  # type: ignore[arg-type]
                                batch_size=self.tune.eval_batch_size or self.tune.batch_size,
                                device=self.tune.device, precision=self.tune.precision, progress=self.report(phase))
 
@@ -215,6 +142,16 @@ class MethodSpec:
     fn: StartFn
     needs_sources: bool
     summary: str
+
+    @property
+    def uses_weights(self) -> bool:
+        """It learns or computes weights alpha over the sources, so a composition applies."""
+        return self.fn is _weighted_start
+
+
+def weight_methods() -> set[str]:
+    """The registered methods that produce weights (compositions apply to them)."""
+    return {name for name, spec in METHODS.items() if spec.uses_weights}
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -368,37 +305,67 @@ def _hscore(features: Tensor, labels: Tensor) -> float:
     return float(prepare_sources([features], labels).source_scores[0])
 
 
-def _execute(run: _Run, spec: MethodSpec) -> MethodResult:
+def _execute(run: _Run, variant: Variant) -> MethodResult:
+    spec = get_method(variant.method)
     seconds = {"features": 0.0, "weights": 0.0, "spot": 0.0, "compose": 0.0, "tune": 0.0}
     t_start = time.perf_counter()
     start = spec.fn(run, spec.name, seconds)
-    composed = None
-    init_source = None
-    if start.prompt is not None:
+    built: Built | None = None
+    config = run.tune.replace(init=start.init)
+    if start.weights is not None and start.alpha is not None:  # a weight method: compose as asked
         t0 = time.perf_counter()
-        same = [i for i, s in enumerate(run.sources) if torch.equal(s.prompt, start.prompt)]
+        built = get_composition(variant.composition).fn(run, start.alpha, variant, run.prepared)
+        seconds["compose"] = time.perf_counter() - t0
+        if built.teacher is not None:  # the teacher's own tuning is part of what distillation costs
+            teacher_run = run.done.get(Variant(variant.method, "ensemble"))
+            seconds["teacher"] = 0.0 if teacher_run is None else teacher_run.seconds["total"]
+        if built.teacher is not None:
+            config = config.replace(distill_weight=DISTILL_WEIGHT, distill_temperature=DISTILL_TEMPERATURE)
+    elif start.prompt is not None:
+        built = Built(prompt=start.prompt)
+    composed = built.start_score if built is not None else None
+    init_source = None
+    if built is not None and built.prompt is not None and composed is None:
+        t0 = time.perf_counter()
+        same = [i for i, s in enumerate(run.sources) if torch.equal(s.prompt, built.prompt)]
         if same and run.prepared is not None:  # a source itself (one source, best-single): its score is known
             composed = float(run.prepared.source_scores[same[0]])
         else:
-            src = SourcePrompt(ref=f"{spec.name}-start", prompt=start.prompt, identity=run.identity,
+            src = SourcePrompt(ref=f"{variant.label}-start", prompt=built.prompt, identity=run.identity,
                                geometry=run.geometry)
-            composed = _hscore(*run.features(src, f"{spec.name}: start features"))
-        seconds["compose"] = time.perf_counter() - t0
-        init_source = PromptSource(start.prompt, run.identity, run.geometry)
+            composed = _hscore(*run.features(src, f"{variant.label}: start features"))
+        seconds["compose"] += time.perf_counter() - t0
+    if built is not None and built.prompt is not None and built.model is None:
+        init_source = PromptSource(built.prompt, run.identity, run.geometry)
     t0 = time.perf_counter()
-    config = run.tune.replace(init=start.init)
     progress = run.progress
     result = train_prompt(run.backbone, run.splits, config, init_source=init_source, cache=run.cache,
+                          model=None if built is None else built.model,
+                          teacher_logits=None if built is None else built.teacher,
                           progress=None if progress is None else
-                          (lambda phase, done, total: progress(f"{spec.name}: {phase}", done, total)))
+                          (lambda phase, done, total: progress(f"{variant.label}: {phase}", done, total)))
     seconds["tune"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     sources = run.sources if spec.needs_sources else ()
-    return MethodResult(spec.name, sources, start, composed, result, seconds)
+    out = MethodResult(spec.name, sources, start, composed, result, seconds, variant, built)
+    run.done[variant] = out
+    return out
+
+
+def source_features_of(model: Any, run: _Run, split: str, phase: str) -> tuple[Tensor, Tensor]:
+    """Pooled features of the target's ``split`` under any tunable model, through the run's cache."""
+    from promptkit.features import extract_features
+
+    dataset = run.splits.split(split)  # type: ignore[attr-defined]
+    kw: dict[str, Any] = dict(batch_size=run.tune.eval_batch_size or run.tune.batch_size, device=run.tune.device,
+                              precision=run.tune.precision, progress=run.report(phase))
+    if run.cache is None:
+        return extract_features(model, dataset, **kw)
+    return run.cache.features(model, dataset, dataset_fingerprint=run.splits.fingerprint(split), split=split, **kw)
 
 
 def run_method(
-    method: str,
+    method: str | Variant,
     backbone: Backbone,
     sources: Sequence[SourcePrompt],
     splits: TrainSplits,
@@ -409,41 +376,48 @@ def run_method(
     cache: FeatureCache | None = None,
     device: str | None = None,
     spot_epochs: int = 3,
+    member_rule: MemberRule | None = None,
     progress: Progress | None = None,
 ) -> MethodResult:
-    """Build and tune a target prompt from source prompts by one method.
+    """Build and tune a target model from source prompts by one method and composition.
 
     Args:
         method: ``hgprompt``, ``uniform``, ``hscore-weights``, ``best-single``, ``spot``,
-            ``random`` or ``spt`` (see :data:`METHODS`).
+            ``random`` or ``spt`` (see :data:`METHODS`), optionally with a composition for the
+            weight methods: ``hgprompt+ensemble``, ``hgprompt+distill``, ``hgprompt+aligned``,
+            ``hgprompt+average+learned`` (see :mod:`promptkit.ensemble.compositions`); a method
+            alone composes by ``average``.
         backbone: the frozen backbone all sources were tuned on.
         sources: the source prompts, already loaded and verified (``random`` and ``spt`` do not
             use them, but take their geometry when given).
         splits: the target's train / val / test splits.
         lam: HGPrompt's regularizer weight (0: transferability alone); recorded by all weight methods.
         steps: HGPrompt's optimization steps on the cached features.
-        tune: how to tune the start prompt and head; its ``mode`` and ``length`` are replaced
+        tune: how to tune the start model and head; its ``mode`` and ``length`` are replaced
             by the sources' geometry, its ``init`` by the method's. Default :class:`TrainConfig`.
         cache: feature cache for the source features and the tuning's feature passes.
         device: overrides ``tune.device``.
         spot_epochs: epochs of SPoT's brief target tuning.
+        member_rule: which sources an ``ensemble`` or ``distill`` keeps (default
+            :class:`~promptkit.ensemble.members.MemberRule`).
         progress: ``callback(phase, done, total)``.
 
     Returns:
-        The weights, the start prompt's H-score next to the mixture's T, the tuned prompt and
-        head with their metrics, and the seconds per phase.
+        The weights, the start's H-score next to the mixture's T, the tuned model and head with
+        their metrics, and the seconds per phase.
 
     Raises:
-        UsageError: unknown method, no sources for a method that needs them, bad options.
+        UsageError: unknown method or composition, no sources for a method that needs them,
+            bad options.
         IncompatibleError: a source that cannot be combined (another backbone, another
             geometry); raised before any feature is extracted, naming the source.
     """
     return compare([method], backbone, sources, splits, lam=lam, steps=steps, tune=tune, cache=cache, device=device,
-                   spot_epochs=spot_epochs, progress=progress)[0]
+                   spot_epochs=spot_epochs, member_rule=member_rule, progress=progress)[0]
 
 
 def compare(
-    methods: Sequence[str],
+    methods: Sequence[str | Variant],
     backbone: Backbone,
     sources: Sequence[SourcePrompt],
     splits: TrainSplits,
@@ -454,23 +428,28 @@ def compare(
     cache: FeatureCache | None = None,
     device: str | None = None,
     spot_epochs: int = 3,
+    member_rule: MemberRule | None = None,
     progress: Progress | None = None,
 ) -> list[MethodResult]:
-    """Run several methods on the same splits with the same tuning config and seed.
+    """Run several variants on the same splits with the same tuning config and seed.
 
     The source features are extracted once and shared. Names are checked, and sources
     checked for compatibility, before any work. Arguments as :func:`run_method`.
 
     Returns:
-        One result per distinct method, in the order given.
+        One result per distinct variant, in the order given.
     """
-    specs: list[MethodSpec] = []
+    variants: list[Variant] = []
     for name in methods:
-        spec = get_method(name)
-        if spec not in specs:
-            specs.append(spec)
-    if not specs:
+        variant = parse_variant(name, weight_methods=weight_methods())
+        variant = Variant(get_method(variant.method).name, variant.composition, variant.learn_alpha)
+        if variant not in variants:
+            variants.append(variant)
+    if not variants:
         raise UsageError("no ensemble method given", hint=f"choose from {format_choices(sorted(METHODS))}")
-    run = _make_run(backbone, sources, splits, needs_sources=any(s.needs_sources for s in specs), lam=lam,
-                    steps=steps, tune=tune, cache=cache, device=device, spot_epochs=spot_epochs, progress=progress)
-    return [_execute(run, spec) for spec in specs]
+    run = _make_run(backbone, sources, splits, needs_sources=any(get_method(v.method).needs_sources for v in variants),
+                    lam=lam, steps=steps, tune=tune, cache=cache, device=device, spot_epochs=spot_epochs,
+                    progress=progress)
+    if member_rule is not None:
+        run.member_rule = member_rule
+    return [run.done.get(v) or _execute(run, v) for v in variants]

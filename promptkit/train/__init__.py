@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from promptkit.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from promptkit.train.config import OPTIMIZERS, RUNTIME_FIELDS, TrainConfig
+from promptkit.train.distill import distillation_loss
 from promptkit.train.evaluate import EvalResult, evaluate, head_applies
 from promptkit.train.head import StandardizedHead, fold_standardization
 from promptkit.train.loop import TrainProgress, TrainResult, TrainSplits, train_prompt
@@ -29,6 +30,7 @@ __all__ = [
     "TrainResult",
     "TrainSplits",
     "agreement_loss",
+    "distillation_loss",
     "evaluate",
     "fold_standardization",
     "gpa_weights",

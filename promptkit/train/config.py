@@ -63,6 +63,10 @@ class TrainConfig:
     gpa_mu: float | None = None  # Gaussian prompt aggregation: mean epoch (1-based); needs gpa_sigma
     gpa_sigma: float | None = None  # and its standard deviation in epochs
 
+    # -- distillation (a teacher's logits on the training images, given to train_prompt) -------
+    distill_weight: float = 0.0  # w in CE + w * T^2 * KL(teacher || student); 0: no distillation
+    distill_temperature: float = 1.0  # T
+
     # -- runtime -----------------------------------------------------------------------------
     seed: int = 0  # seeds the init, the per-epoch shuffling and torch's global RNG (random transforms)
     device: str = "auto"  # auto | cpu | cuda[:N] | mps
@@ -102,6 +106,10 @@ class TrainConfig:
             raise bad("seed", "must be >= 0")
         if self.num_workers is not None and self.num_workers < 0:
             raise bad("num_workers", "must be >= 0")
+        if self.distill_weight < 0:
+            raise bad("distill_weight", "must be >= 0")
+        if self.distill_temperature <= 0:
+            raise bad("distill_temperature", "must be positive")
         if self.probe_l2 is not None and self.probe_l2 < 0:
             raise bad("probe_l2", "must be >= 0")
 

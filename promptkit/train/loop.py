@@ -52,10 +52,11 @@ from promptkit.train.checkpoint import (
     save_checkpoint,
 )
 from promptkit.train.config import TrainConfig
+from promptkit.train.distill import distillation_loss
 from promptkit.train.head import StandardizedHead
 from promptkit.train.selfreg import GaussianPromptAggregator, agreement_loss
 
-__all__ = ["TrainProgress", "TrainResult", "TrainSplits", "train_prompt"]
+__all__ = ["TrainProgress", "TrainResult", "TrainSplits", "TunableModel", "train_prompt"]
 
 # progress(phase, done, total); phases: "init", "features:<split>[:frozen]", "train", "eval:<split>"
 TrainProgress = Callable[[str, int, int], None]
@@ -110,10 +111,18 @@ class TrainResult:
     split_fingerprints: dict[str, str]
     num_classes: int
     warnings: list[str] = field(default_factory=list)
+    extras: dict[str, Tensor] = field(default_factory=dict)
 
     @property
     def head(self) -> tuple[Tensor, Tensor]:
         return self.head_weight, self.head_bias
+
+    @property
+    def kind(self) -> str:
+        """``"ensemble"`` when the tuned model is a :class:`~promptkit.prompted_ensemble.PromptedEnsemble`
+        (then ``prompt`` holds the members ``(k, L, m, d)`` and ``extras`` their ``alpha``,
+        ``member.mean`` and ``member.std``), else ``"prompt"``."""
+        return "ensemble" if "member.mean" in self.extras else "prompt"
 
 
 class _Indexed(Dataset):
@@ -130,9 +139,25 @@ class _Indexed(Dataset):
         return x, y, i
 
 
+class TunableModel(Protocol):
+    """What the loop tunes: :class:`PromptedViT` and its composed variant, or a :class:`PromptedEnsemble`."""
+
+    head: Any
+
+    def pooled(self, x: Tensor, *, use_prompt: bool = True) -> Tensor: ...
+
+    def prompt_sha256(self) -> str: ...
+
+    def tunable(self) -> dict[str, torch.nn.Parameter]: ...
+
+    def prompt_groups(self, lr: float, weight_decay: float) -> list[dict]: ...
+
+    def export(self) -> dict[str, Tensor]: ...
+
+
 @dataclass
 class _Setup:
-    model: PromptedViT
+    model: Any  # a TunableModel
     head: StandardizedHead
     init_digest: str
     train_y: Tensor
@@ -140,6 +165,7 @@ class _Setup:
     frozen_logits: Tensor | None  # (N, C) on device
     metrics: dict[str, float]
     warnings: list[str]
+    teacher_logits: Tensor | None = None  # (N, C) on device, for distillation
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -157,6 +183,8 @@ def train_prompt(
     cache: FeatureCache | None = None,
     progress: TrainProgress | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    model: TunableModel | None = None,
+    teacher_logits: Tensor | None = None,
 ) -> TrainResult:
     """Tune a visual prompt and a linear head on a target task.
 
@@ -172,6 +200,15 @@ def train_prompt(
         cache: feature cache for the setup and final passes; ``None`` computes without caching.
         progress: ``callback(phase, done, total)``.
         on_epoch: called with each epoch's history record, after its checkpoint is written.
+        model: a ready start model to tune instead of a prompt made by ``config.init`` (e.g. a
+            :class:`~promptkit.prompted_ensemble.PromptedEnsemble` of source prompts, or a
+            :class:`~promptkit.prompted_composed.ComposedPromptViT` with learnable weights).
+        teacher_logits: a teacher's logits on the training images, in dataset order, for
+            distillation (``config.distill_weight > 0``): the loss adds
+            ``w * T^2 * KL(softmax(teacher / T) || softmax(student / T))`` (Hinton et al., 2015).
+
+    Shape:
+        teacher_logits: ``(N_train, C)``.
 
     Returns:
         The final prompt, folded head, metrics and history.
@@ -186,12 +223,12 @@ def train_prompt(
         torch.manual_seed(config.seed)
         backbone.model.to(device)
         backbone.model.set_grad_checkpointing(config.grad_checkpointing)
-        setup = _setup(backbone, splits, config, device, init_source, cache, progress)
+        setup = _setup(backbone, splits, config, device, init_source, cache, progress, model, teacher_logits)
         return _tune(backbone, splits, config, device, setup, ckpt_path, resume, cache, progress, on_epoch)
 
 
 def _features(
-    model: PromptedViT, splits: TrainSplits, split: str, config: TrainConfig, device: torch.device,
+    model: Any, splits: TrainSplits, split: str, config: TrainConfig, device: torch.device,
     cache: FeatureCache | None, progress: TrainProgress | None, *, use_prompt: bool = True,
 ) -> tuple[Tensor, Tensor]:
     phase = f"features:{split}" + ("" if use_prompt else ":frozen")
@@ -213,24 +250,34 @@ def _fit_probe(
     return fit_linear_probe(train[0], train[1], num_classes=num_classes, l2=l2), l2
 
 
-def _setup(
-    backbone: Backbone, splits: TrainSplits, config: TrainConfig, device: torch.device,
-    init_source: PromptSource | None, cache: FeatureCache | None, progress: TrainProgress | None,
-) -> _Setup:
-    c = splits.num_classes
+def _start_model(
+    backbone: Backbone, splits: TrainSplits, config: TrainConfig, init_source: PromptSource | None,
+    progress: TrainProgress | None,
+) -> PromptedViT:
     layers = 1 if config.mode == "shallow" else backbone.depth
     geometry = PromptGeometry(mode=config.mode, length=config.length, width=backbone.embed_dim, layers=layers)
     spec = init_spec(config.init)
-    t0 = time.perf_counter()
     if progress:
         progress("init", 0, 1)
     images = sample_images(splits.train, config.init_images, seed=config.seed) if spec.needs_images else None
     prompt0 = init_prompt(config.init, backbone=backbone, geometry=geometry, images=images, seed=config.seed,
                           source=init_source, batch_size=config.eval_batch_size or config.batch_size)
-    init_seconds = time.perf_counter() - t0
     if progress:
         progress("init", 1, 1)
-    model = PromptedViT(backbone, prompt0, mode=config.mode)
+    return PromptedViT(backbone, prompt0, mode=config.mode)
+
+
+def _setup(
+    backbone: Backbone, splits: TrainSplits, config: TrainConfig, device: torch.device,
+    init_source: PromptSource | None, cache: FeatureCache | None, progress: TrainProgress | None,
+    model: Any = None, teacher_logits: Tensor | None = None,
+) -> _Setup:
+    c = splits.num_classes
+    t0 = time.perf_counter()
+    if model is None:
+        model = _start_model(backbone, splits, config, init_source, progress)
+    model.to(device)
+    init_seconds = time.perf_counter() - t0
 
     def feats(split: str, use_prompt: bool) -> tuple[Tensor, Tensor]:
         return _features(model, splits, split, config, device, cache, progress, use_prompt=use_prompt)
@@ -271,17 +318,32 @@ def _setup(
         assert frozen_train is not None and baseline is not None
         frozen_t = frozen_train[0].to(device)
         frozen_logits = baseline.logits(frozen_train[0]).to(device)
-    return _Setup(model, head, prompt_sha256(prompt0, config.mode), init_train[1], frozen_t, frozen_logits,
-                  metrics, warnings)
+    init_digest = model.prompt_sha256()
+    teacher = None
+    if config.distill_weight > 0:
+        teacher = _check_teacher(teacher_logits, len(splits.train), c)  # type: ignore[arg-type]
+        init_digest += ":teacher:" + prompt_sha256(teacher[None])  # resume only with the same teacher
+        teacher = teacher.to(device)
+    elif teacher_logits is not None:
+        raise UsageError("teacher logits were given but distill_weight is 0", hint="set distill_weight > 0")
+    return _Setup(model, head, init_digest, init_train[1], frozen_t, frozen_logits, metrics, warnings, teacher)
+
+
+def _check_teacher(teacher: Tensor | None, n: int, c: int) -> Tensor:
+    if teacher is None:
+        raise UsageError("distill_weight > 0 needs the teacher's logits on the training images (teacher_logits)")
+    if teacher.shape != (n, c) or not bool(torch.isfinite(teacher).all()):
+        raise UsageError(f"teacher logits must be finite and of shape ({n}, {c}), got {tuple(teacher.shape)}")
+    return teacher.detach().float()
 
 
 def _accuracy(logits: Tensor, labels: Tensor) -> float:
     return float((logits.argmax(1).cpu() == labels.cpu()).double().mean()) if labels.numel() else 0.0
 
 
-def _optimizer(model: PromptedViT, head: StandardizedHead, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: Any, head: StandardizedHead, config: TrainConfig) -> torch.optim.Optimizer:
     groups = [
-        {"params": [model.prompt], "lr": config.lr, "weight_decay": config.weight_decay},
+        *model.prompt_groups(config.lr, config.weight_decay),
         {"params": [head.weight], "lr": config.effective_head_lr, "weight_decay": config.weight_decay},
         {"params": [head.bias], "lr": config.effective_head_lr, "weight_decay": 0.0},
     ]
@@ -297,14 +359,15 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def _snapshot(model: PromptedViT, head: StandardizedHead) -> dict[str, Tensor]:
-    return {"prompt": model.prompt.detach().clone(), "head.weight": head.weight.detach().clone(),
-            "head.bias": head.bias.detach().clone()}
+def _snapshot(model: Any, head: StandardizedHead) -> dict[str, Tensor]:
+    snap = {name: p.detach().clone() for name, p in model.tunable().items()}
+    return snap | {"head.weight": head.weight.detach().clone(), "head.bias": head.bias.detach().clone()}
 
 
-def _restore(model: PromptedViT, head: StandardizedHead, snap: dict[str, Tensor]) -> None:
+def _restore(model: Any, head: StandardizedHead, snap: dict[str, Tensor]) -> None:
     with torch.no_grad():
-        model.prompt.copy_(snap["prompt"])
+        for name, p in model.tunable().items():
+            p.copy_(snap[name])
         head.weight.copy_(snap["head.weight"])
         head.bias.copy_(snap["head.bias"])
 
@@ -330,7 +393,7 @@ def _tune(
     if resume and ckpt_path is not None and ckpt_path.is_file():
         tensors, state = load_checkpoint(ckpt_path)
         _check_resumable(state, config, fingerprint, setup.init_digest, ckpt_path)
-        _restore(model, head, {k: tensors[k].to(device) for k in ("prompt", "head.weight", "head.bias")})
+        _restore(model, head, {k: tensors[k].to(device) for k in _snapshot(model, head)})
         optimizer_from_flat(optimizer, {k: v.to(device) for k, v in tensors.items()}, state["optimizer"])
         best = {k.removeprefix("best."): v.to(device) for k, v in tensors.items() if k.startswith("best.")}
         if gpa is not None:
@@ -345,7 +408,7 @@ def _tune(
         order = torch.randperm(n, generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))).tolist()
         loader = DataLoader(_Indexed(train_set), batch_size=config.batch_size, sampler=order, **loader_opts)
         model.train()
-        sums = {"loss": 0.0, "correct": 0.0, "sr_feature_loss": 0.0, "sr_logit_loss": 0.0}
+        sums = {"loss": 0.0, "correct": 0.0, "sr_feature_loss": 0.0, "sr_logit_loss": 0.0, "distill_loss": 0.0}
         for x, y, idx in loader:
             factor = _lr_factor(step, total_steps, warmup_steps)
             for group, base in zip(optimizer.param_groups, base_lrs):
@@ -363,6 +426,11 @@ def _tune(
                 loss = loss + l1 + kl
                 sums["sr_feature_loss"] += float(l1.detach()) * len(y)
                 sums["sr_logit_loss"] += float(kl.detach()) * len(y)
+            if setup.teacher_logits is not None:
+                kd = config.distill_weight * distillation_loss(logits, setup.teacher_logits[idx.to(device)],
+                                                               temperature=config.distill_temperature)
+                loss = loss + kd
+                sums["distill_loss"] += float(kd.detach()) * len(y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -376,6 +444,8 @@ def _tune(
                   "train_loss": sums["loss"] / n, "train_acc": sums["correct"] / n, "val_acc": val_acc}
         if config.self_reg:
             record |= {"sr_feature_loss": sums["sr_feature_loss"] / n, "sr_logit_loss": sums["sr_logit_loss"] / n}
+        if setup.teacher_logits is not None:
+            record["distill_loss"] = sums["distill_loss"] / n
         history.append(record)
         if gpa is not None:
             gpa.update(epoch, _snapshot(model, head))
@@ -411,8 +481,9 @@ def _tune(
     metrics["epochs"] = float(config.epochs)
     metrics["train_seconds"] = train_seconds
     weight, bias = head.folded()
+    exported = model.export()
     return TrainResult(
-        prompt=model.prompt.detach().float().cpu().clone(),
+        prompt=exported.pop("prompt") if "prompt" in exported else exported.pop("members"),
         head_weight=weight,
         head_bias=bias,
         backbone=backbone.identity,
@@ -424,12 +495,13 @@ def _tune(
         split_fingerprints={split: splits.fingerprint(split) for split in ("train", "val", "test")},
         num_classes=splits.num_classes,
         warnings=list(setup.warnings),
+        extras=exported,
     )
 
 
 @torch.no_grad()
 def _eval_accuracy(
-    model: PromptedViT, head: StandardizedHead, splits: TrainSplits, split: str, config: TrainConfig,
+    model: Any, head: StandardizedHead, splits: TrainSplits, split: str, config: TrainConfig,
     device: torch.device, cache: FeatureCache | None, progress: TrainProgress | None,
 ) -> float:
     feats, labels = _features(model, splits, split, config, device, cache, progress)

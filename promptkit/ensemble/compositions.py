@@ -1,0 +1,293 @@
+"""How ensemble weights become a target model: the registered compositions.
+
+A weight method (``hgprompt``, ``uniform``, ...) gives alpha over the K sources; a composition
+turns alpha and the sources into the model that tuning starts from (docs/method.md,
+"Compositions"):
+
+- ``average``: P_t = sum_i alpha_i P_i, HGPrompt's target initialization (Zhang et al., AAAI 2026);
+- ``aligned``: the same after permuting each source's tokens within each layer to match the
+  top-weight source (:mod:`promptkit.ensemble.align`); the permutations go into the lineage;
+- ``ensemble``: a :class:`~promptkit.prompted_ensemble.PromptedEnsemble` of the sources that
+  carry the weight (:mod:`promptkit.ensemble.members`), their standardized features mixed by
+  alpha, exactly what T(alpha) scores; member prompts and head are tuned jointly; k forwards
+  per image, batched;
+- ``distill``: one prompt, started from the top-weight member and tuned with cross-entropy plus
+  a distillation term towards the tuned ensemble's logits on the training images (Hinton et
+  al., 2015; multi-source prompt distillation as in PANDA, Zhong et al., 2022, and MPT, Wang et
+  al., ICLR 2023); the teacher's logits are computed once, with one batched pass, and the
+  ensemble is tuned first when the comparison has not already done so (its time is part of the
+  distillation's cost). The result is a plain prompt.
+
+With ``learn_alpha``, alpha is tuned with the prompt(s) and kept on the simplex: for
+``ensemble`` inside the ensemble, for ``average`` and ``aligned`` as
+P_t = sum_i alpha_i P_i + Delta (:class:`~promptkit.prompted_composed.ComposedPromptViT`).
+
+Compositions register by name with :func:`register_composition`; a method run is named by a
+:class:`Variant` such as ``hgprompt+ensemble`` or ``hgprompt+average+learned``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from promptkit.errors import UsageError, format_choices
+
+__all__ = [
+    "COMPOSITIONS",
+    "DEFAULT_COMPOSITION",
+    "DISTILL_TEMPERATURE",
+    "DISTILL_WEIGHT",
+    "Built",
+    "CompositionSpec",
+    "Variant",
+    "get_composition",
+    "parse_variant",
+    "register_composition",
+]
+
+DEFAULT_COMPOSITION = "ensemble"  # the winner of the 12-target suite (BENCHMARKS.md)
+DISTILL_WEIGHT = 1.0  # w in CE + w * T^2 * KL(teacher || student)
+DISTILL_TEMPERATURE = 1.0
+
+
+class RunContext(Protocol):
+    """What a composition reads from the run (the pipeline's run context provides it)."""
+
+    backbone: Any
+    sources: tuple[Any, ...]
+    splits: Any
+    identity: Any
+    geometry: Any
+    lam: float
+    member_rule: Any
+
+    def features(self, source: Any, phase: str, split: str = "train") -> tuple[Tensor, Tensor]: ...
+
+    def ensemble_teacher(self, method: str) -> tuple[Tensor, Any]:
+        """The tuned ``method+ensemble`` run's logits on the training images ``(N, C)``, and that run."""
+        ...
+
+
+@dataclass
+class Built:
+    """What tuning starts from, as a composition built it."""
+
+    prompt: Tensor | None = None  # (L, m, d): a start prompt for the plain tuning path
+    model: Any = None  # or a ready model (ensemble, learnable composition)
+    teacher: Tensor | None = None  # (N_train, C): distillation targets
+    start_score: float | None = None  # shrinkage H-score of the target's train features at the start, if known
+    members: list[int] = field(default_factory=list)  # indices of the sources in the model (ensemble, distill)
+    member_alpha: Tensor | None = None  # (k,) their renormalized weights
+    forwards: int = 1  # backbone forwards per image at inference
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-ready, for the lineage
+
+
+# fn(run, alpha, variant, prepared) -> Built
+ComposeFn = Callable[[RunContext, Tensor, "Variant", Any], Built]
+
+
+@dataclass(frozen=True)
+class CompositionSpec:
+    """A registered composition."""
+
+    name: str
+    fn: ComposeFn
+    single_prompt: bool  # the result is one plain prompt (one forward per image)
+    learnable: bool  # supports learn_alpha
+    summary: str
+
+
+COMPOSITIONS: dict[str, CompositionSpec] = {}
+
+
+def register_composition(name: str, *, single_prompt: bool, learnable: bool) -> Callable[[ComposeFn], ComposeFn]:
+    """Register ``fn(run, alpha, variant, prepared) -> Built`` under ``name``.
+
+    The docstring's first line is the composition's summary.
+    """
+
+    def deco(fn: ComposeFn) -> ComposeFn:
+        if name in COMPOSITIONS:
+            raise ValueError(f"composition {name!r} is registered twice")
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name
+        COMPOSITIONS[name] = CompositionSpec(name, fn, single_prompt, learnable, summary)
+        return fn
+
+    return deco
+
+
+def get_composition(name: str) -> CompositionSpec:
+    """The composition registered under ``name``.
+
+    Raises:
+        UsageError: unknown name; the hint lists the registered ones.
+    """
+    key = name.strip().lower().replace("_", "-")
+    if key not in COMPOSITIONS:
+        raise UsageError(f"unknown composition {name!r}", hint=f"choose {format_choices(sorted(COMPOSITIONS))}")
+    return COMPOSITIONS[key]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a comparison: a method, and for weight methods how alpha becomes the model."""
+
+    method: str
+    composition: str = "average"
+    learn_alpha: bool = False
+
+    @property
+    def label(self) -> str:
+        """``hgprompt``, ``hgprompt+ensemble``, ``hgprompt+average+learned``, ..."""
+        parts = [self.method]
+        if self.composition != "average" or self.learn_alpha:
+            parts.append(self.composition)
+        if self.learn_alpha:
+            parts.append("learned")
+        return "+".join(parts)
+
+
+def parse_variant(text: str | Variant, *, weight_methods: set[str] | None = None) -> Variant:
+    """``"hgprompt"``, ``"hgprompt+ensemble"`` or ``"hgprompt+ensemble+learned"`` -> :class:`Variant`.
+
+    A method named alone uses ``average`` (its classic definition).
+
+    Raises:
+        UsageError: an unknown composition, ``learned`` where the composition cannot learn alpha,
+            or a composition on a method that uses no weights (``weight_methods`` when given).
+    """
+    if isinstance(text, Variant):
+        v = text
+    else:
+        parts = [p.strip().lower().replace("_", "-") for p in str(text).split("+")]
+        if not parts[0] or len(parts) > 3 or (len(parts) == 3 and parts[2] != "learned"):
+            raise UsageError(f"cannot read {text!r} as a method",
+                             hint="write METHOD, METHOD+COMPOSITION or METHOD+COMPOSITION+learned, "
+                                  "e.g. hgprompt+ensemble")
+        v = Variant(parts[0], parts[1] if len(parts) > 1 else "average", len(parts) == 3)
+    spec = get_composition(v.composition)
+    if v.learn_alpha and not spec.learnable:
+        raise UsageError(f"the {spec.name} composition cannot learn its weights",
+                         hint="learned weights work with " + format_choices(sorted(
+                             n for n, s in COMPOSITIONS.items() if s.learnable)))
+    if weight_methods is not None and v.method not in weight_methods and v.label != v.method:
+        raise UsageError(f"{v.method} uses no ensemble weights, so it takes no composition ({v.label})",
+                         hint="compositions apply to " + format_choices(sorted(weight_methods)))
+    return Variant(v.method, spec.name, v.learn_alpha)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _stacked(run: RunContext) -> Tensor:
+    return torch.stack([s.prompt.detach().float() for s in run.sources])  # (K, L, m, d)
+
+
+def _members(run: RunContext, alpha: Tensor) -> tuple[list[int], Tensor]:
+    from promptkit.ensemble.members import choose_members
+
+    return choose_members(alpha, run.member_rule)
+
+
+def _member_stats(run: RunContext, members: list[int], split: str) -> tuple[list[Tensor], Tensor]:
+    """Raw features of ``split`` under each member (cached), and the labels."""
+    feats, labels = [], None
+    for i in members:
+        src = run.sources[i]
+        f, labels = run.features(src, f"features {src.ref}" + ("" if split == "train" else f" ({split})"), split)
+        feats.append(f)
+    return feats, labels  # type: ignore[return-value]
+
+
+def _mixture(feats: list[Tensor], weights: Tensor, stats: list[tuple[Tensor, Tensor]]) -> Tensor:
+    out = torch.zeros_like(feats[0], dtype=torch.float64)
+    for f, w, (mu, sd) in zip(feats, weights, stats):
+        out += float(w) * (f.double() - mu) / sd
+    return out.float()
+
+
+def _member_score(prepared: Any, members: list[int], weights: Tensor, lam: float) -> float | None:
+    from promptkit.ensemble.result import evaluate_weights
+
+    if prepared is None:
+        return None
+    full = torch.zeros(prepared.num_sources, dtype=torch.float64)
+    full[members] = weights.double()
+    return evaluate_weights(prepared, full, method="members", lam=lam).transferability
+
+
+def _member_details(run: RunContext, members: list[int], weights: Tensor) -> dict[str, Any]:
+    return {"members": [{"ref": run.sources[i].ref, "weight": float(w)} for i, w in zip(members, weights)]}
+
+
+# -- the compositions ---------------------------------------------------------------------------
+
+
+@register_composition("average", single_prompt=True, learnable=True)
+def _average(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+    """P_t = sum_i alpha_i P_i, the paper's target initialization (one prompt)."""
+    from promptkit.ensemble.compose import compose_prompt
+
+    if variant.learn_alpha:
+        from promptkit.prompted_composed import ComposedPromptViT
+
+        model = ComposedPromptViT(run.backbone, _stacked(run), alpha, mode=run.geometry.mode)
+        return Built(prompt=model.current_prompt().detach(), model=model)
+    return Built(prompt=compose_prompt([s.prompt for s in run.sources], alpha))
+
+
+@register_composition("aligned", single_prompt=True, learnable=True)
+def _aligned(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+    """Tokens matched to the top-weight source per layer (optimal assignment), then averaged (one prompt)."""
+    from promptkit.ensemble.align import aligned_average
+
+    prompt, aligned, perms = aligned_average([s.prompt for s in run.sources], alpha)
+    details = {"aligned_to": run.sources[int(torch.argmax(alpha))].ref,
+               "permutations": {s.ref: p for s, p in zip(run.sources, perms)}}
+    if variant.learn_alpha:
+        from promptkit.prompted_composed import ComposedPromptViT
+
+        model = ComposedPromptViT(run.backbone, aligned, alpha, mode=run.geometry.mode)
+        return Built(prompt=prompt, model=model, details=details)
+    return Built(prompt=prompt, details=details)
+
+
+@register_composition("ensemble", single_prompt=False, learnable=True)
+def _ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+    """The members that carry the weight, their standardized features mixed by alpha (k forwards, batched)."""
+    from promptkit.prompted_ensemble import PromptedEnsemble
+
+    members, weights = _members(run, alpha)
+    feats, _ = _member_stats(run, members, "train")
+    stats = [_standardization(f) for f in feats]
+    model = PromptedEnsemble(run.backbone, torch.stack([run.sources[i].prompt.detach().float() for i in members]),
+                             weights.float(), torch.stack([m for m, _ in stats]).float(),
+                             torch.stack([s for _, s in stats]).float(), mode=run.geometry.mode,
+                             learn_alpha=variant.learn_alpha)
+    return Built(model=model, start_score=_member_score(prepared, members, weights, run.lam), members=members,
+                 member_alpha=weights, forwards=len(members), details=_member_details(run, members, weights))
+
+
+@register_composition("distill", single_prompt=True, learnable=False)
+def _distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+    """One prompt from the top-weight member, tuned with CE + KL to the tuned ensemble's logits (one prompt)."""
+    teacher, ensemble = run.ensemble_teacher(variant.method)
+    top = ensemble.built.members[0]
+    details = {**_member_details(run, ensemble.built.members, ensemble.built.member_alpha),
+               "teacher": ensemble.label, "teacher_val_acc": float(ensemble.train.metrics["val_acc"]),
+               "teacher_test_acc": float(ensemble.train.metrics["test_acc"]), "start": run.sources[top].ref,
+               "distill_weight": DISTILL_WEIGHT, "distill_temperature": DISTILL_TEMPERATURE}
+    score = None if prepared is None else float(prepared.source_scores[top])
+    return Built(prompt=run.sources[top].prompt.detach().float().clone(), teacher=teacher, start_score=score,
+                 members=list(ensemble.built.members), member_alpha=ensemble.built.member_alpha, details=details)
+
+
+def _standardization(f: Tensor) -> tuple[Tensor, Tensor]:
+    from promptkit.probe import _standardization as standardization
+
+    return standardization(f.double())

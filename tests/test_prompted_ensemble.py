@@ -1,0 +1,118 @@
+"""PromptedEnsemble: the batched members' forward, the alpha-mixture, learnable weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from rank_helpers import tiny_backbone
+
+from promptkit.errors import IncompatibleError, UsageError
+from promptkit.prompted import PromptedViT
+from promptkit.prompted_composed import ComposedPromptViT
+from promptkit.prompted_ensemble import PromptedEnsemble
+
+
+def _members(bb, k: int, *, mode: str = "deep", m: int = 3, seed: int = 0) -> torch.Tensor:
+    layers = bb.depth if mode == "deep" else 1
+    return torch.randn(k, layers, m, bb.embed_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def _images(n: int = 5) -> torch.Tensor:
+    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(11))
+
+
+def _stats(k: int, d: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, d, generator=g), torch.rand(k, d, generator=g) + 0.5
+
+
+class TestPromptedEnsemble:
+    @pytest.mark.parametrize("mode", ["shallow", "deep"])
+    def test_batched_members_equal_one_forward_per_member(self, mode):
+        bb = tiny_backbone()
+        members = _members(bb, 3, mode=mode)
+        mean, std = _stats(3, bb.embed_dim)
+        ens = PromptedEnsemble(bb, members, torch.tensor([0.5, 0.3, 0.2]), mean, std, mode=mode)
+        x = _images()
+        with torch.no_grad():
+            batched = ens.member_features(x)
+            single = torch.stack([PromptedViT(bb, p, mode=mode).pooled(x) for p in members])
+            mixed = ens.pooled(x)
+        assert batched.shape == (3, 5, bb.embed_dim)
+        assert torch.allclose(batched, single, atol=1e-5)
+        expected = sum(a * (f - mu) / sd for a, f, mu, sd in zip((0.5, 0.3, 0.2), single, mean, std))
+        assert torch.allclose(mixed, expected, atol=1e-5)
+
+    def test_one_member_with_weight_one_gives_that_members_features(self):
+        bb = tiny_backbone()
+        member = _members(bb, 1)
+        ens = PromptedEnsemble(bb, member, torch.ones(1), torch.zeros(1, bb.embed_dim), torch.ones(1, bb.embed_dim),
+                               mode="deep")
+        x = _images()
+        with torch.no_grad():
+            assert torch.allclose(ens.pooled(x), PromptedViT(bb, member[0], mode="deep").pooled(x), atol=1e-6)
+            assert torch.equal(ens.pooled(x, use_prompt=False), PromptedViT(bb).pooled(x))
+
+    def test_gradients_reach_every_member_and_not_the_backbone(self):
+        bb = tiny_backbone()
+        ens = PromptedEnsemble(bb, _members(bb, 2), torch.tensor([0.7, 0.3]), *_stats(2, bb.embed_dim), mode="deep",
+                               learn_alpha=True)
+        ens.pooled(_images()).pow(2).sum().backward()
+        assert ens.members.grad is not None and bool((ens.members.grad.abs().sum(dim=(1, 2, 3)) > 0).all())
+        assert ens.alpha_logits.grad is not None
+        assert all(p.grad is None for p in bb.model.parameters())
+
+    def test_learned_alpha_stays_on_the_simplex(self):
+        bb = tiny_backbone()
+        ens = PromptedEnsemble(bb, _members(bb, 3), torch.tensor([0.5, 0.3, 0.2]), *_stats(3, bb.embed_dim),
+                               mode="deep", learn_alpha=True)
+        assert torch.allclose(ens.alpha, torch.tensor([0.5, 0.3, 0.2]), atol=1e-6)  # starts where it was given
+        opt = torch.optim.SGD([ens.alpha_logits], lr=50.0)
+        for _ in range(5):  # large steps on a loss that pushes one weight up
+            opt.zero_grad()
+            (-ens.pooled(_images())[:, 0].sum()).backward()
+            opt.step()
+            a = ens.alpha.detach()
+            assert bool((a >= 0).all()) and float(a.sum()) == pytest.approx(1.0, abs=1e-6)
+        assert not torch.allclose(ens.alpha, torch.tensor([0.5, 0.3, 0.2]), atol=1e-3)
+
+    def test_digest_changes_with_every_input(self):
+        bb = tiny_backbone()
+        members, (mean, std) = _members(bb, 2), _stats(2, bb.embed_dim)
+        base = PromptedEnsemble(bb, members, torch.tensor([0.5, 0.5]), mean, std, mode="deep").prompt_sha256()
+        variants = [
+            PromptedEnsemble(bb, members + 1e-3, torch.tensor([0.5, 0.5]), mean, std, mode="deep"),
+            PromptedEnsemble(bb, members, torch.tensor([0.6, 0.4]), mean, std, mode="deep"),
+            PromptedEnsemble(bb, members, torch.tensor([0.5, 0.5]), mean + 1, std, mode="deep"),
+        ]
+        assert len({base, *(v.prompt_sha256() for v in variants)}) == 4
+
+    def test_bad_inputs_are_refused(self):
+        bb = tiny_backbone()
+        mean, std = _stats(2, bb.embed_dim)
+        with pytest.raises(UsageError, match="sum to 1"):
+            PromptedEnsemble(bb, _members(bb, 2), torch.tensor([0.5, 0.6]), mean, std, mode="deep")
+        with pytest.raises(IncompatibleError, match="members shape"):
+            PromptedEnsemble(bb, _members(bb, 2, mode="shallow"), torch.tensor([0.5, 0.5]), mean, std, mode="deep")
+        with pytest.raises(UsageError, match="std"):
+            PromptedEnsemble(bb, _members(bb, 2), torch.tensor([0.5, 0.5]), mean, std * 0, mode="deep")
+
+
+class TestComposedPromptViT:
+    def test_starts_at_the_weighted_sum_and_learns_alpha_on_the_simplex(self):
+        bb = tiny_backbone()
+        sources = _members(bb, 3)
+        alpha = torch.tensor([0.2, 0.5, 0.3])
+        model = ComposedPromptViT(bb, sources, alpha, mode="deep")
+        assert torch.allclose(model.current_prompt(), torch.einsum("k,klmd->lmd", alpha, sources), atol=1e-6)
+        x = _images()
+        with torch.no_grad():
+            ref = PromptedViT(bb, model.current_prompt().detach(), mode="deep").pooled(x)
+            assert torch.allclose(model.pooled(x), ref, atol=1e-6)
+        opt = torch.optim.SGD([model.prompt, model.alpha_logits], lr=5.0)
+        opt.zero_grad()
+        model.pooled(x).pow(2).sum().backward()
+        opt.step()
+        a = model.alpha.detach()
+        assert bool((a >= 0).all()) and float(a.sum()) == pytest.approx(1.0, abs=1e-6)
+        assert set(model.export()) == {"prompt", "alpha"} and model.export()["prompt"].shape == sources.shape[1:]
