@@ -1,4 +1,4 @@
-"""`promptkit eval`: test accuracy of a stored prompt on a dataset."""
+"""`promptkit eval`: test accuracy of a stored prompt, or ensemble of prompts, on a dataset."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ def eval_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Test accuracy of REF on DATASET: with REF's own head when it was trained on DATASET,
-    else with a linear probe fit on DATASET's training features under REF's prompt."""
+    else with a linear probe fit on DATASET's training features under REF's prompt.
+
+    An ensemble asset runs all its member prompts (one forward each per image) and classifies
+    their mixed features."""
     reg = open_registry(registry)
     asset = reg.load(ref)
     m = asset.manifest
@@ -65,12 +68,17 @@ def eval_command(
     split_fps = m.training.get("split_fingerprints")
     if isinstance(split_fps, dict) and isinstance(split_fps.get("test"), str):
         fingerprints["test"] = split_fps["test"]
+    ensemble = m.kind == "ensemble"
+    # An ensemble's members go in as the prompt, with their weights and feature statistics.
+    parts = dict(alpha=asset.alpha, member_stats=asset.member_stats) if ensemble else {}
     with phase_progress(not quiet and not json_out) as progress:
-        result = evaluate(bb, asset.prompt, splits, prompt_backbone=m.backbone, geometry=m.geometry, head=asset.head,
-                          head_fingerprints=fingerprints, batch_size=batch_size, device=device, precision=precision,
-                          num_workers=num_workers, cache=None if no_cache else FeatureCache(), progress=progress)
-    payload = {"ref": m.ref, "dataset": splits.name, "accuracy": result.accuracy, "method": result.method,
-               "num_test": result.num_test, "val_accuracy": result.val_accuracy, "probe_l2": result.probe_l2,
+        result = evaluate(bb, asset.members if ensemble else asset.prompt, splits, prompt_backbone=m.backbone,
+                          geometry=m.geometry, head=asset.head, head_fingerprints=fingerprints, batch_size=batch_size,
+                          device=device, precision=precision, num_workers=num_workers,
+                          cache=None if no_cache else FeatureCache(), progress=progress, **parts)
+    payload = {"ref": m.ref, "kind": m.kind, "num_members": m.num_members, "dataset": splits.name,
+               "accuracy": result.accuracy, "method": result.method, "num_test": result.num_test,
+               "val_accuracy": result.val_accuracy, "probe_l2": result.probe_l2,
                "dataset_fingerprint": result.dataset_fingerprint}
     if json_out:
         print_json(payload)
@@ -78,7 +86,8 @@ def eval_command(
         out_console().print(f"{result.accuracy:.4f}", highlight=False)
     else:
         how = "its own head" if result.method == "head" else f"a linear probe (l2={result.probe_l2:g})"
-        out_console().print(f"{m.ref} on {splits.name}: test accuracy {result.accuracy:.4f} "
+        what = f"{m.ref} (an ensemble of {m.num_members} prompts)" if ensemble else m.ref
+        out_console().print(f"{what} on {splits.name}: test accuracy {result.accuracy:.4f} "
                             f"({result.num_test} images, {how})", highlight=False)
 
 

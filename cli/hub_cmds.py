@@ -80,16 +80,18 @@ def pull(
     if json_out:
         data = json.loads(result.manifest.model_dump_json())
         print_json(data | {
-            "ref": result.manifest.ref, "created": result.created, "repo_id": result.repo_id,
-            "revision": result.revision, "commit_sha": result.commit_sha, "path": str(result.path),
+            "ref": result.manifest.ref, "kind": result.manifest.kind, "created": result.created,
+            "repo_id": result.repo_id, "revision": result.revision, "commit_sha": result.commit_sha,
+            "path": str(result.path),
         })
         return
     if quiet:  # the local reference, for scripts: REF=$(promptkit pull org/repo -q)
         out_console().print(result.manifest.ref, highlight=False)
         return
     where = f"{result.repo_id}@{result.revision} (commit {result.commit_sha[:12]})"
+    what = f" (an ensemble of {result.manifest.num_members} prompts)" if result.manifest.kind == "ensemble" else ""
     if result.created:
-        out_console().print(f"pulled {where} as {result.manifest.ref}", highlight=False)
+        out_console().print(f"pulled {where} as {result.manifest.ref}{what}", highlight=False)
     else:
         out_console().print(f"{where} is already stored as {result.manifest.ref} (same content)", highlight=False)
 

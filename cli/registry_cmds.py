@@ -1,4 +1,4 @@
-"""Registry commands: add, list/ls, show, tag, alias, rm, verify, export."""
+"""Registry commands: add, list/ls, show, tag, alias, rm, verify, export (prompts and ensembles alike)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
     return out
 
 
+def _kind(manifest) -> str:
+    """``prompt`` or ``ensemble (k)``, for tables."""
+    return f"ensemble ({manifest.num_members})" if manifest.kind == "ensemble" else "prompt"
+
+
 def _entry_json(entry) -> dict:
     data = entry.manifest.model_dump(mode="json")
+    data["kind"] = entry.manifest.kind  # also for schema-1 manifests, which do not store it
     data["ref"] = entry.manifest.ref
     data["aliases"] = list(entry.aliases)
     data["builtin"] = entry.builtin
@@ -57,9 +63,10 @@ def add(
         tags=_kv(tag, "--tag"), description=description,
     )
     if json_out:
-        print_json(json.loads(manifest.model_dump_json()) | {"ref": manifest.ref})
+        print_json(json.loads(manifest.model_dump_json()) | {"ref": manifest.ref, "kind": manifest.kind})
     else:
-        out_console().print(f"added [bold]{manifest.ref}[/]  sha256:{manifest.sha256[:12]}")
+        what = f" (an ensemble of {manifest.num_members} prompts)" if manifest.kind == "ensemble" else ""
+        out_console().print(f"added [bold]{manifest.ref}[/]{what}  sha256:{manifest.sha256[:12]}")
 
 
 @handle_errors
@@ -88,13 +95,13 @@ def list_(
     from rich.table import Table
 
     table = Table(title=f"registry {reg.root}", title_justify="left")
-    for col in ("ref", "aliases", "task", "backbone", "geometry", "metrics", "sha256", "created"):
+    for col in ("ref", "aliases", "kind", "task", "backbone", "geometry", "metrics", "sha256", "created"):
         table.add_column(col, overflow="fold")
     for e in entries:
         m = e.manifest
         metrics = " ".join(f"{k}={v:.3f}" for k, v in _headline(m.metrics))
         table.add_row(
-            m.ref + (" [dim](built-in)[/]" if e.builtin else ""), ",".join(e.aliases), m.task or "",
+            m.ref + (" [dim](built-in)[/]" if e.builtin else ""), ",".join(e.aliases), _kind(m), m.task or "",
             m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     out_console().print(table)
@@ -106,11 +113,11 @@ def show(
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show one version's manifest."""
+    """Show one version's manifest (for an ensemble also its members and how they were composed)."""
     reg = open_registry(registry)
     m = reg.resolve(ref)
     if json_out:
-        data = json.loads(m.model_dump_json()) | {"ref": m.ref, "path": str(reg.path_of(m.ref))}
+        data = json.loads(m.model_dump_json()) | {"ref": m.ref, "kind": m.kind, "path": str(reg.path_of(m.ref))}
         print_json(data)
         return
     from rich.table import Table
@@ -119,8 +126,16 @@ def show(
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     table.add_row("sha256", m.sha256)
+    table.add_row("kind", f"ensemble of {m.num_members} prompts" if m.ensemble else "prompt")
     table.add_row("backbone", m.backbone.short())
-    table.add_row("geometry", m.geometry.short())
+    table.add_row("geometry", m.geometry.short() + (" (each member)" if m.ensemble else ""))
+    if m.ensemble:
+        alpha = "learned" if m.ensemble.learned_alpha else "fixed"
+        table.add_row("composition", f"{m.ensemble.composition} (alpha {alpha}; {m.num_members} forwards per image)")
+        for j, member in enumerate(m.ensemble.members):
+            task = f", task {member.task}" if member.task else ""
+            table.add_row(f"member {j}", f"{member.ref} (weight {member.weight:.4f}{task}; "
+                                         f"source sha256 {member.sha256[:12]})")
     table.add_row("init", m.init)
     for key in ("task", "seed", "license", "description"):
         if getattr(m, key) not in (None, ""):

@@ -3,11 +3,24 @@
 >>> from promptkit.registry import Registry
 >>> reg = Registry()                       # $PROMPTKIT_REGISTRY or $PROMPTKIT_HOME/registry
 >>> asset = reg.load("zoo/textures")       # verified against its recorded digests
+>>> asset.kind                             # "prompt" (asset.prompt) or "ensemble" (asset.members, ...)
+'prompt'
 """
 
 from .files import content_digest, read_prompt_file
 from .hub import PullResult, PushResult, pull, push
-from .manifest import AssetSpec, DatasetInfo, HeadInfo, Lineage, LineageSource, Manifest, Origin, parse_manifest
+from .manifest import (
+    AssetSpec,
+    DatasetInfo,
+    EnsembleInfo,
+    EnsembleMember,
+    HeadInfo,
+    Lineage,
+    LineageSource,
+    Manifest,
+    Origin,
+    parse_manifest,
+)
 from .refs import Reference, parse_reference, validate_name
 from .store import Asset, Entry, Registry, VerifyIssue, VerifyReport
 
@@ -15,6 +28,8 @@ __all__ = [
     "Asset",
     "AssetSpec",
     "DatasetInfo",
+    "EnsembleInfo",
+    "EnsembleMember",
     "Entry",
     "HeadInfo",
     "Lineage",

@@ -6,7 +6,9 @@ The metadata follows the Hub's model card specification (``library_name``, ``tag
 body says what the prompt is (a visual prompt, VPT, Jia et al. 2022, for a frozen timm ViT), how
 it was made (init, data, training configuration, seed, lineage), its metrics, for a composed
 prompt (e.g. an HGPrompt ensemble) the table of sources with their Hub repos and weights, and how
-to pull and load it.
+to pull and load it. An ensemble asset (k member prompts mixed in feature space) is said to be
+one, with each member (the version it started from, its task and weight) and its inference cost
+of k forwards per image.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .manifest import Manifest
+from .manifest import ENSEMBLE, Manifest
 
-__all__ = ["LIBRARY_NAME", "PIPELINE_TAG", "TAG", "card_metadata", "render_card"]
+__all__ = ["ENSEMBLE_TAG", "LIBRARY_NAME", "PIPELINE_TAG", "TAG", "card_metadata", "render_card"]
 
 LIBRARY_NAME = "promptkit"
 TAG = "visual-prompt-tuning"
+ENSEMBLE_TAG = "prompt-ensemble"
 PIPELINE_TAG = "image-classification"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
@@ -31,13 +34,15 @@ def card_metadata(manifest: Manifest, *, source_repos: Mapping[str, str] | None 
 
     Args:
         manifest: the pushed version.
-        source_repos: lineage source ref -> Hub repo id, where known beyond the manifest.
+        source_repos: lineage source (or ensemble member) ref -> Hub repo id, where known beyond the manifest.
     """
     from huggingface_hub import EvalResult, ModelCardData
 
     m = manifest
     repos = source_repos or {}
     tags = [LIBRARY_NAME, TAG, m.backbone.timm_name, "vision-transformer", f"{m.geometry.mode}-prompt"]
+    if m.kind == ENSEMBLE:
+        tags.append(ENSEMBLE_TAG)
     if m.lineage is not None:
         tags.append(_slug(m.lineage.method))
     dataset_name = m.dataset.name if m.dataset else m.task
@@ -65,6 +70,10 @@ def card_metadata(manifest: Manifest, *, source_repos: Mapping[str, str] | None 
             "backbone_weights_sha256": m.backbone.weights_sha256,
             "geometry": m.geometry.model_dump(),
             "sources": [repos.get(s.ref) or s.hub_repo or s.ref for s in m.lineage.sources] if m.lineage else [],
+            "kind": m.kind,
+            **({"members": [{"ref": e.ref, "hub_repo": repos.get(e.ref), "task": e.task, "weight": e.weight}
+                            for e in m.ensemble.members], "composition": m.ensemble.composition}
+               if m.ensemble is not None else {}),
         },
     )
     return data.to_dict()
@@ -82,7 +91,7 @@ def render_card(
     Args:
         manifest: the pushed version.
         repo_id: the Hub repo it is pushed to (for the usage snippet).
-        source_repos: lineage source ref -> Hub repo id, where known beyond the manifest.
+        source_repos: lineage source (or ensemble member) ref -> Hub repo id, where known beyond the manifest.
         files: file name in the repo -> what it holds, for the "Files" section.
     """
     from huggingface_hub import ModelCardData
@@ -96,16 +105,29 @@ def render_card(
 def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: Mapping[str, str]) -> list[str]:
     b, g = m.backbone, m.geometry
     out = [f"# {m.name} (version {m.version})", ""]
-    kind = "composed visual prompt" if m.lineage and m.lineage.sources else "visual prompt"
     task = f", tuned for the task `{_cell(m.task)}`" if m.task else ""
-    out += [
-        f"A {g.mode} {kind} ({g.layers} x {g.length} tokens of width {g.width}) for the frozen timm Vision "
-        f"Transformer `{b.timm_name}`{task}. Visual prompt tuning (VPT, Jia et al. 2022) learns these input "
-        "tokens while every backbone weight stays frozen; the prompt only works with the backbone it was "
-        f"tuned on. Made and published with [promptkit](https://pypi.org/project/promptkit/) "
-        f"{m.promptkit_version}.",
-        "",
-    ]
+    if m.ensemble is not None:
+        k = m.ensemble.k
+        out += [
+            f"An ensemble of {k} prompts: {k} {g.mode} visual prompts (each {g.layers} x {g.length} tokens of width "
+            f"{g.width}) for the frozen timm Vision Transformer `{b.timm_name}`{task}. Each member's pooled features "
+            "are standardized with that member's statistics and mixed with the weights alpha; a linear head reads "
+            f"the mixture. Inference costs {k} forwards per image (one per member, run as one batched forward). "
+            "Visual prompt tuning (VPT, Jia et al. 2022) learns the prompt tokens while every backbone weight stays "
+            "frozen; the ensemble only works with the backbone it was tuned on. Made and published with "
+            f"[promptkit](https://pypi.org/project/promptkit/) {m.promptkit_version}.",
+            "",
+        ]
+    else:
+        kind = "composed visual prompt" if m.lineage and m.lineage.sources else "visual prompt"
+        out += [
+            f"A {g.mode} {kind} ({g.layers} x {g.length} tokens of width {g.width}) for the frozen timm Vision "
+            f"Transformer `{b.timm_name}`{task}. Visual prompt tuning (VPT, Jia et al. 2022) learns these input "
+            "tokens while every backbone weight stays frozen; the prompt only works with the backbone it was "
+            f"tuned on. Made and published with [promptkit](https://pypi.org/project/promptkit/) "
+            f"{m.promptkit_version}.",
+            "",
+        ]
     if m.description:
         out += [m.description.strip(), ""]
     out += ["## Backbone", "", "| field | value |", "|---|---|", f"| timm name | `{_cell(b.timm_name)}` |"]
@@ -148,6 +170,22 @@ def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: 
         out.append("No metrics were recorded.")
     out.append("")
 
+    if m.ensemble is not None:
+        e = m.ensemble
+        alpha = "learned with the members" if e.learned_alpha else "fixed while the members were tuned"
+        out += [
+            "## Members", "",
+            f"Composition `{_cell(e.composition)}`, {e.k} members, weights alpha {alpha}. Each member started from "
+            "the source version named here and was tuned as part of the ensemble:", "",
+            "| member | started from | Hub repo | task | weight | source sha256 |", "|---|---|---|---|---|---|",
+        ]
+        for j, member in enumerate(e.members):
+            repo = source_repos.get(member.ref)
+            repo_cell = f"[{_cell(repo)}](https://huggingface.co/{_cell(repo)})" if repo else "local only"
+            out.append(f"| {j} | `{_cell(member.ref)}` | {repo_cell} | {_cell(member.task or '')} | "
+                       f"{member.weight:.4f} | `{member.sha256[:12]}` |")
+        out.append("")
+
     if m.lineage and m.lineage.sources:
         out += [
             "## Lineage", "",
@@ -166,17 +204,33 @@ def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: 
         "Pull it into your local registry (the download is validated: schema, digests, tensor values):", "",
         *_code(f"pip install promptkit\npromptkit pull {repo_id}@v{m.version}", "bash"), "",
         "then load it by its content digest, whatever local version number it gets:", "",
-        *_code(
-            "from promptkit.registry import Registry\n\n"
-            f'asset = Registry().load("{m.name}@sha256:{m.sha256[:16]}")\n'
-            f"asset.prompt  # tensor of shape ({g.layers}, {g.length}, {g.width})",
-            "python",
-        ),
+        *_code(_load_snippet(m), "python"),
         "",
     ]
     if files:
         out += ["## Files", "", *(f"- `{name}`: {what}" for name, what in files.items()), ""]
     return out
+
+
+def _load_snippet(m: Manifest) -> str:
+    g = m.geometry
+    load = f'from promptkit.registry import Registry\n\nasset = Registry().load("{m.name}@sha256:{m.sha256[:16]}")\n'
+    if m.ensemble is None:
+        return load + f"asset.prompt  # tensor of shape ({g.layers}, {g.length}, {g.width})"
+    k = m.ensemble.k
+    return (
+        load + f"asset.members  # tensor of shape ({k}, {g.layers}, {g.length}, {g.width})\n"
+        "mean, std = asset.member_stats\n\n"
+        "import torch\n"
+        "from promptkit.backbone import backbone_for\n"
+        "from promptkit.prompted_ensemble import PromptedEnsemble\n\n"
+        "weight, bias = asset.head\n"
+        "model = PromptedEnsemble(backbone_for(asset.manifest.backbone), asset.members, asset.alpha, mean, std,\n"
+        f'                         mode="{g.mode}")\n'
+        "model.head = torch.nn.Linear(weight.shape[1], weight.shape[0])\n"
+        "model.head.load_state_dict({\"weight\": weight, \"bias\": bias})\n"
+        "logits = model(images)  # (B, C)"
+    )
 
 
 def _cell(text: str) -> str:

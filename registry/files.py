@@ -1,9 +1,14 @@
 """The prompt file format: safetensors with the manifest embedded, validated without unpickling.
 
-A prompt file holds the tensors ``prompt`` (L, m, d) and optionally ``head.weight`` (C, d) and
-``head.bias`` (C,), and a ``__metadata__`` entry ``promptkit.manifest`` with the manifest JSON.
-Everything read from disk is checked here before it is trusted: header size and structure,
-tensor names, dtypes, shapes against the manifest, finiteness, and the content digest.
+A prompt file (manifest ``kind`` ``"prompt"``) holds the tensors ``prompt`` (L, m, d) and
+optionally ``head.weight`` (C, d) and ``head.bias`` (C,). An ensemble file (``kind``
+``"ensemble"``) holds exactly ``members`` (k, L, m, d), ``alpha`` (k,), ``member.mean`` (k, d),
+``member.std`` (k, d), ``head.weight`` (C, d) and ``head.bias`` (C,): k member prompts whose
+pooled features are standardized per member and mixed by alpha, and a head on the mixture
+(:class:`promptkit.prompted_ensemble.PromptedEnsemble`). Either carries a ``__metadata__`` entry
+``promptkit.manifest`` with the manifest JSON. Everything read from disk is checked here before
+it is trusted: header size and structure, tensor names, dtypes, shapes against the manifest,
+finiteness, an ensemble's weights and statistics and each member's digest, and the content digest.
 """
 
 from __future__ import annotations
@@ -17,16 +22,23 @@ from typing import TYPE_CHECKING
 
 from promptkit.errors import InvalidAssetError
 
-from .manifest import METADATA_KEY, AssetSpec, Manifest, parse_manifest
+from .manifest import ALPHA_SUM_ATOL, ENSEMBLE, METADATA_KEY, AssetSpec, Manifest, parse_manifest
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
     "ALLOWED_DTYPES",
+    "ALPHA",
+    "ALPHA_WEIGHT_ATOL",
+    "ENSEMBLE_TENSORS",
     "HEAD_BIAS",
     "HEAD_WEIGHT",
+    "MEMBERS",
+    "MEMBER_MEAN",
+    "MEMBER_STD",
     "PROMPT",
+    "PROMPT_TENSORS",
     "content_digest",
     "file_sha256",
     "read_header",
@@ -38,7 +50,13 @@ __all__ = [
 PROMPT = "prompt"
 HEAD_WEIGHT = "head.weight"
 HEAD_BIAS = "head.bias"
-_KNOWN = (PROMPT, HEAD_WEIGHT, HEAD_BIAS)
+MEMBERS = "members"  # an ensemble's member prompts (k, L, m, d)
+ALPHA = "alpha"  # their weights (k,), on the simplex
+MEMBER_MEAN = "member.mean"  # each member's feature mean (k, d) on the target's training images
+MEMBER_STD = "member.std"  # and standard deviation (k, d), > 0
+PROMPT_TENSORS = (PROMPT, HEAD_WEIGHT, HEAD_BIAS)  # what a prompt file may hold (the head is optional)
+ENSEMBLE_TENSORS = (MEMBERS, ALPHA, MEMBER_MEAN, MEMBER_STD, HEAD_WEIGHT, HEAD_BIAS)  # exactly, in an ensemble file
+ALPHA_WEIGHT_ATOL = 1e-5  # alpha[j] equals the manifest's weight of member j within this
 ALLOWED_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype codes of floating prompts
 _MAX_HEADER = 16 * 1024 * 1024  # a prompt's header is a few KB; refuse absurd sizes before reading them
 
@@ -69,22 +87,29 @@ def content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
 
 
 def validate_tensors(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, source: str) -> None:
-    """Check tensor names, dtypes, shapes (against ``spec``) and finiteness.
+    """Check tensor names, dtypes, shapes (against ``spec``) and finiteness; for an ensemble also
+    its weights, statistics and each member's digest.
 
     Raises:
-        InvalidAssetError: naming the tensor and what is wrong with it.
+        InvalidAssetError: naming the tensor (or ensemble member) and what is wrong with it.
     """
     import torch
 
     if "__metadata__" in tensors:
         raise InvalidAssetError("a tensor may not be named '__metadata__' (reserved by safetensors)", source=source)
-    unknown = sorted(set(tensors) - set(_KNOWN))
-    if unknown:
-        raise InvalidAssetError(
-            f"unexpected tensors {unknown}; a prompt file holds only {list(_KNOWN)}", source=source
-        )
-    if PROMPT not in tensors:
-        raise InvalidAssetError("no 'prompt' tensor", source=source)
+    if spec.kind == ENSEMBLE:
+        _check_ensemble_names(tensors, source=source)
+    else:
+        unknown = sorted(set(tensors) - set(PROMPT_TENSORS))
+        if unknown:
+            hint = (f"an ensemble's tensors {list(ENSEMBLE_TENSORS)} need a manifest of kind 'ensemble'"
+                    if MEMBERS in tensors else "")
+            raise InvalidAssetError(
+                f"unexpected tensors {unknown}; a prompt file holds only {list(PROMPT_TENSORS)}", source=source,
+                hint=hint,
+            )
+        if PROMPT not in tensors:
+            raise InvalidAssetError("no 'prompt' tensor", source=source)
     allowed = (torch.float32, torch.float16, torch.bfloat16)
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
@@ -96,12 +121,15 @@ def validate_tensors(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, so
             )
         if not torch.isfinite(t).all():
             raise InvalidAssetError(f"{name!r} holds non-finite values (nan or inf)", source=source)
-    shape = tuple(tensors[PROMPT].shape)
-    if shape != spec.geometry.shape:
-        raise InvalidAssetError(
-            f"'prompt' has shape {shape} but the manifest's geometry says {spec.geometry.shape} "
-            f"({spec.geometry.short()})", source=source,
-        )
+    if spec.kind == ENSEMBLE:
+        _check_ensemble_values(tensors, spec, source=source)
+    else:
+        shape = tuple(tensors[PROMPT].shape)
+        if shape != spec.geometry.shape:
+            raise InvalidAssetError(
+                f"'prompt' has shape {shape} but the manifest's geometry says {spec.geometry.shape} "
+                f"({spec.geometry.short()})", source=source,
+            )
     has_head = HEAD_WEIGHT in tensors or HEAD_BIAS in tensors
     if has_head != (spec.head is not None):
         raise InvalidAssetError(
@@ -119,6 +147,71 @@ def validate_tensors(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, so
             raise InvalidAssetError(
                 f"head in_features {spec.head.in_features} differs from the prompt width {spec.geometry.width}",
                 source=source,
+            )
+
+
+def _check_ensemble_names(tensors: Mapping[str, torch.Tensor], *, source: str) -> None:
+    """An ensemble file holds exactly :data:`ENSEMBLE_TENSORS`."""
+    names = set(tensors)
+    if PROMPT in names:
+        raise InvalidAssetError(
+            f"an ensemble file holds no {PROMPT!r} tensor (its member prompts are {MEMBERS!r}); it holds exactly "
+            f"{list(ENSEMBLE_TENSORS)}", source=source,
+            hint="store one prompt with a manifest of kind 'prompt', or the members of an ensemble as 'members'",
+        )
+    missing = [n for n in ENSEMBLE_TENSORS if n not in names]
+    unknown = sorted(names - set(ENSEMBLE_TENSORS))
+    if unknown or missing:
+        what = "; ".join(part for part in (f"unexpected tensors {unknown}" if unknown else "",
+                                           f"missing tensors {missing}" if missing else "") if part)
+        raise InvalidAssetError(f"{what}; an ensemble file holds exactly {list(ENSEMBLE_TENSORS)}", source=source,
+                                hint="an ensemble needs its head: the linear head on the mixed features"
+                                if HEAD_WEIGHT in missing or HEAD_BIAS in missing else "")
+
+
+def _check_ensemble_values(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, source: str) -> None:
+    """Shapes against the manifest, alpha on the simplex and equal to the members' weights, std > 0,
+    and each stored member's digest against its manifest entry.
+
+    Shape:
+        members ``(k, L, m, d)``; alpha ``(k,)``; member.mean, member.std ``(k, d)``.
+    """
+    import torch
+
+    from promptkit.prompted import prompt_sha256
+
+    info = spec.ensemble
+    if info is None:  # the manifest's validator pairs them; a spec built without validation may not
+        raise InvalidAssetError("kind 'ensemble' without the manifest's 'ensemble' entry", source=source)
+    k, g = info.k, spec.geometry
+    want = {MEMBERS: (k, *g.shape), ALPHA: (k,), MEMBER_MEAN: (k, g.width), MEMBER_STD: (k, g.width)}
+    for name, expected in want.items():
+        got = tuple(tensors[name].shape)
+        if got != expected:
+            raise InvalidAssetError(
+                f"{name!r} has shape {got}, the manifest says {expected} ({k} member(s) of {g.short()})",
+                source=source,
+            )
+    alpha = tensors[ALPHA].detach().to("cpu", torch.float64)
+    if bool((alpha < 0).any()) or abs(float(alpha.sum()) - 1.0) > ALPHA_SUM_ATOL:
+        raise InvalidAssetError(
+            f"{ALPHA!r} must be non-negative and sum to 1, got {[round(float(a), 6) for a in alpha]}", source=source
+        )
+    for j, member in enumerate(info.members):
+        if abs(float(alpha[j]) - member.weight) > ALPHA_WEIGHT_ATOL:
+            raise InvalidAssetError(
+                f"{ALPHA!r}[{j}] is {float(alpha[j]):.6f} but the manifest gives member {j} ({member.ref}) weight "
+                f"{member.weight:.6f}", source=source,
+            )
+    if not bool((tensors[MEMBER_STD] > 0).all()):
+        raise InvalidAssetError(f"{MEMBER_STD!r} must be > 0 everywhere", source=source)
+    members = tensors[MEMBERS]
+    for j, member in enumerate(info.members):
+        if prompt_sha256(members[j], g.mode) != member.prompt_sha256:
+            raise InvalidAssetError(
+                f"member {j} ({member.ref}): the stored prompt's digest differs from the manifest's prompt_sha256 "
+                f"{member.prompt_sha256[:12]}... (the member was modified)", source=source,
+                hint="the file was edited or corrupted; remove it and add or pull the ensemble again",
             )
 
 
@@ -168,7 +261,7 @@ def read_header(data: bytes, *, source: str) -> tuple[dict[str, dict], dict[str,
 
 
 def read_prompt_file(path: Path, *, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], Manifest]:
-    """Read and fully validate a prompt file that embeds a manifest.
+    """Read and fully validate a prompt or ensemble file that embeds a manifest.
 
     Returns:
         The tensors and the embedded manifest, after checking that the tensors agree with it

@@ -1,5 +1,7 @@
 """Push prompt versions to the Hugging Face Hub and pull them back, validated, into the registry.
 
+A version is one prompt or an ensemble of prompts; both travel the same way, in the same files.
+
 A pushed repo holds, in one commit: ``prompt.safetensors`` (the stored file, byte for byte, with
 its embedded manifest), ``manifest.json`` (the version's record) and ``README.md`` (the model
 card, :mod:`promptkit.registry.card`); the commit is tagged ``v<version>``. ``pull`` downloads a
@@ -45,7 +47,7 @@ from promptkit.errors import (
 
 from .card import render_card
 from .files import read_prompt_file
-from .manifest import Manifest, Origin, parse_manifest
+from .manifest import ENSEMBLE, Manifest, Origin, parse_manifest
 from .refs import validate_name
 
 if TYPE_CHECKING:
@@ -211,8 +213,10 @@ def push(
     manifest = asset.manifest
     data = asset.path.read_bytes()
     read_prompt_file(asset.path, data=data)  # the bytes we upload are the bytes we checked
+    what = ("the ensemble's tensors (members, alpha, member.mean, member.std, head)" if manifest.kind == ENSEMBLE
+            else "the prompt tensors")
     files = {
-        PROMPT_FILE: "the prompt tensors, with the manifest embedded in the safetensors metadata",
+        PROMPT_FILE: f"{what}, with the manifest embedded in the safetensors metadata",
         MANIFEST_FILE: "the version's manifest (backbone identity, geometry, training, metrics, lineage)",
         CARD_FILE: "this card",
     }
@@ -236,7 +240,7 @@ def push(
             info = api.upload_folder(
                 repo_id=repo_id, folder_path=folder, repo_type="model", revision=None if create_pr else branch,
                 create_pr=create_pr, commit_message=commit_message,
-                commit_description=f"{manifest.ref}: {manifest.backbone.timm_name}, {manifest.geometry.short()}",
+                commit_description=f"{manifest.ref}: {manifest.backbone.timm_name}, {_shape(manifest)}",
             )
             tag = None
             if not create_pr:
@@ -250,19 +254,30 @@ def push(
     )
 
 
+def _shape(manifest: Manifest) -> str:
+    g = manifest.geometry.short()
+    return f"ensemble of {manifest.num_members} x {g}" if manifest.kind == ENSEMBLE else g
+
+
 def _source_repos(registry: Registry, manifest: Manifest) -> dict[str, str]:
-    """Hub repos of lineage sources: recorded in the lineage, or the origin of a pulled local source."""
+    """Hub repos of lineage sources and ensemble members' sources: recorded in the lineage, or the
+    origin of a pulled local source."""
     out: dict[str, str] = {}
-    for source in manifest.lineage.sources if manifest.lineage else []:
-        if source.hub_repo:
-            out[source.ref] = source.hub_repo
+    sources: list[tuple[str, str, str | None]] = [(s.ref, s.sha256, s.hub_repo) for s in
+                                                  (manifest.lineage.sources if manifest.lineage else [])]
+    sources += [(e.ref, e.sha256, None) for e in (manifest.ensemble.members if manifest.ensemble else [])]
+    for ref, sha256, hub_repo in sources:
+        if ref in out:
+            continue
+        if hub_repo:
+            out[ref] = hub_repo
             continue
         try:
-            local = registry.resolve(source.ref)
+            local = registry.resolve(ref)
         except PromptkitError:
             continue  # the card then says "local only"
-        if local.sha256 == source.sha256 and local.origin is not None:
-            out[source.ref] = local.origin.repo_id
+        if local.sha256 == sha256 and local.origin is not None:
+            out[ref] = local.origin.repo_id
     return out
 
 

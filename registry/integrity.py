@@ -14,7 +14,7 @@ from .manifest import parse_manifest
 __all__ = ["VerifyIssue", "VerifyReport", "check_version"]
 
 # What the record may never disagree with the file on (tags and origin are the record's own).
-_CONTENT_FIELDS = ("sha256", "backbone", "geometry", "head")
+_CONTENT_FIELDS = ("sha256", "kind", "backbone", "geometry", "head", "ensemble")
 
 
 @dataclass(frozen=True)

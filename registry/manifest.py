@@ -1,4 +1,4 @@
-"""The manifest: validated metadata of one stored prompt version.
+"""The manifest: validated metadata of one stored prompt version (a prompt, or an ensemble of prompts).
 
 A manifest is stored twice: as ``manifest.json`` next to the tensors (the registry's record,
 where mutable tags are updated) and inside the ``.safetensors`` header's ``__metadata__`` under
@@ -6,6 +6,11 @@ where mutable tags are updated) and inside the ``.safetensors`` header's ``__met
 
 :class:`AssetSpec` is what a caller provides; :class:`Manifest` adds what the registry assigns
 (name, version, digest, time, promptkit version).
+
+Schema versions: 1 knows only single prompts; 2 adds ``kind`` (``"prompt"`` or ``"ensemble"``)
+and, for an ensemble, :class:`EnsembleInfo` (its members, where each started from and its weight).
+Manifests of both versions load; new ones are written as version 2. A version-1 manifest is
+dumped without the fields it never had, so its JSON stays what it was written as.
 """
 
 from __future__ import annotations
@@ -13,7 +18,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from promptkit.errors import InvalidAssetError
 from promptkit.identity import BackboneIdentity, PromptGeometry
@@ -21,10 +36,16 @@ from promptkit.identity import BackboneIdentity, PromptGeometry
 from .refs import validate_name, validate_tag
 
 __all__ = [
+    "ALPHA_SUM_ATOL",
+    "ENSEMBLE",
+    "KINDS",
     "METADATA_KEY",
+    "PROMPT_KIND",
     "SCHEMA_VERSION",
     "AssetSpec",
     "DatasetInfo",
+    "EnsembleInfo",
+    "EnsembleMember",
     "HeadInfo",
     "Lineage",
     "LineageSource",
@@ -33,9 +54,14 @@ __all__ = [
     "parse_manifest",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # written by this promptkit; 1 (prompts only) still loads
 METADATA_KEY = "promptkit.manifest"  # key of the manifest JSON in the safetensors __metadata__
+PROMPT_KIND = "prompt"  # one prompt (L, m, d)
+ENSEMBLE = "ensemble"  # k member prompts (k, L, m, d) mixed in feature space
+KINDS = (PROMPT_KIND, ENSEMBLE)
+ALPHA_SUM_ATOL = 1e-4  # an ensemble's weights sum to 1 within this
 _HEX64 = r"^[0-9a-f]{64}$"
+_SCHEMA_2_FIELDS = ("kind", "ensemble")  # what a schema-1 manifest never had
 
 
 class _Model(BaseModel):
@@ -87,11 +113,52 @@ class Origin(_Model):
     pulled_at: datetime
 
 
+class EnsembleMember(_Model):
+    """One member of a stored ensemble: the source version it started from and its weight.
+
+    ``prompt_sha256`` is :func:`promptkit.prompted.prompt_sha256` of the member as stored (tuned),
+    so that a changed member is named when the file is read.
+    """
+
+    ref: str = Field(min_length=1, max_length=512)  # the source version it started from, e.g. "zoo/count:2"
+    sha256: str = Field(pattern=_HEX64)  # that source version's content digest
+    task: str | None = None  # the source's task
+    weight: float = Field(ge=0.0)  # this member's alpha
+    prompt_sha256: str = Field(pattern=_HEX64)  # digest of the stored member tensor (L, m, d)
+
+
+class EnsembleInfo(_Model):
+    """What an ensemble asset is made of: its k members, in the order of the ``members`` tensor."""
+
+    members: list[EnsembleMember] = Field(min_length=1)
+    composition: str = Field(default=ENSEMBLE, min_length=1, max_length=200)  # how it was composed
+    learned_alpha: bool = False  # whether alpha was tuned with the members
+
+    @model_validator(mode="after")
+    def _weights_on_the_simplex(self) -> EnsembleInfo:
+        total = sum(m.weight for m in self.members)
+        if abs(total - 1.0) > ALPHA_SUM_ATOL:
+            raise ValueError(f"the members' weights must sum to 1, they sum to {total:.6f}")
+        return self
+
+    @property
+    def k(self) -> int:
+        """The number of members."""
+        return len(self.members)
+
+
 class AssetSpec(_Model):
-    """Everything about a prompt that its producer knows; the registry adds identity fields."""
+    """Everything about an asset that its producer knows; the registry adds identity fields.
+
+    ``kind`` is ``"prompt"`` (tensors ``prompt`` and an optional head) or ``"ensemble"``
+    (tensors ``members``, ``alpha``, ``member.mean``, ``member.std`` and a required head; then
+    ``ensemble`` describes the members and ``geometry`` is each member's geometry).
+    """
 
     backbone: BackboneIdentity
     geometry: PromptGeometry
+    kind: Literal["prompt", "ensemble"] = PROMPT_KIND
+    ensemble: EnsembleInfo | None = None
     init: str = "unknown"  # "random", "kmeans", "from:<ref>", "hgprompt", ...
     task: str | None = None  # source task the prompt was tuned for
     dataset: DatasetInfo | None = None
@@ -112,11 +179,24 @@ class AssetSpec(_Model):
             validate_tag(key, value)
         return tags
 
+    @model_validator(mode="after")
+    def _kind_matches_ensemble(self) -> AssetSpec:
+        if (self.kind == ENSEMBLE) != (self.ensemble is not None):
+            raise ValueError("kind 'ensemble' and the 'ensemble' entry go together: set both or neither")
+        if self.kind == ENSEMBLE and self.head is None:
+            raise ValueError("an ensemble needs its head (the linear head on the mixed features)")
+        return self
+
+    @property
+    def num_members(self) -> int:
+        """k for an ensemble, 1 for a prompt."""
+        return self.ensemble.k if self.ensemble is not None else 1
+
 
 class Manifest(AssetSpec):
     """A stored version's full metadata."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     name: str
     version: int = Field(ge=1)
     sha256: str = Field(pattern=_HEX64)  # content digest of the tensors (names, dtypes, shapes, bytes)
@@ -127,6 +207,20 @@ class Manifest(AssetSpec):
     @classmethod
     def _valid_name(cls, name: str) -> str:
         return validate_name(name)
+
+    @model_validator(mode="after")
+    def _schema_knows_the_kind(self) -> Manifest:
+        if self.schema_version < 2 and self.kind != PROMPT_KIND:
+            raise ValueError("ensembles need schema_version 2 (schema 1 knows only single prompts)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.schema_version < 2:  # as it was written: schema 1 had no kind or ensemble
+            for key in _SCHEMA_2_FIELDS:
+                data.pop(key, None)
+        return data
 
     @property
     def ref(self) -> str:

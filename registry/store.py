@@ -1,5 +1,7 @@
 """The registry: a folder of immutable, numbered prompt versions with aliases, tags and digests.
 
+A version holds one prompt or an ensemble of prompts (``Manifest.kind``, :class:`Asset`).
+
 On disk (one folder per name; ``_`` holds names without a namespace)::
 
     <root>/promptkit-registry.json          format marker
@@ -43,17 +45,28 @@ from promptkit.errors import (
 )
 
 from . import _fs
-from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, content_digest, read_prompt_file, serialize
+from .files import (
+    ALPHA,
+    HEAD_BIAS,
+    HEAD_WEIGHT,
+    MEMBER_MEAN,
+    MEMBER_STD,
+    MEMBERS,
+    PROMPT,
+    content_digest,
+    read_prompt_file,
+    serialize,
+)
 from .files import validate_tensors as _validate_tensors
 from .integrity import VerifyIssue, VerifyReport, check_version
 from .location import builtin_root, resolve_root
-from .manifest import AssetSpec, Manifest, Origin, parse_manifest
+from .manifest import ENSEMBLE, AssetSpec, Manifest, Origin, parse_manifest
 from .refs import LATEST, Reference, parse_reference, validate_alias, validate_name, validate_tag
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Asset", "Entry", "Registry", "VerifyIssue", "VerifyReport"]
+__all__ = ["Asset", "Entry", "Registry", "VerifyIssue", "VerifyReport", "not_a_prompt"]
 
 FILE_NAME = "prompt.safetensors"
 RECORD_NAME = "record.json"
@@ -63,16 +76,63 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class Asset:
-    """A loaded, verified prompt version."""
+    """A loaded, verified version: one prompt (``kind == "prompt"``) or an ensemble of k prompts.
+
+    A prompt gives :attr:`prompt` and maybe :attr:`head`. An ensemble gives :attr:`members`,
+    :attr:`alpha`, :attr:`member_stats` and :attr:`head` (the parts of a
+    :class:`promptkit.prompted_ensemble.PromptedEnsemble`); it has no single :attr:`prompt`.
+
+    Shape:
+        - prompt: ``(L, m, d)``; head: ``(C, d)`` and ``(C,)``
+        - members: ``(k, L, m, d)``; alpha: ``(k,)``; member_stats: ``(k, d)`` and ``(k, d)``
+    """
 
     manifest: Manifest
     tensors: dict[str, torch.Tensor]
     path: Path  # the stored .safetensors file
 
     @property
+    def kind(self) -> str:
+        """``"prompt"`` or ``"ensemble"``."""
+        return self.manifest.kind
+
+    @property
     def prompt(self) -> torch.Tensor:
-        """Shape: (L, m, d)."""
+        """Shape: (L, m, d).
+
+        Raises:
+            UsageError: the asset is an ensemble (it has k prompts, not one).
+        """
+        if self.kind == ENSEMBLE:
+            raise not_a_prompt(self.manifest)
         return self.tensors[PROMPT]
+
+    @property
+    def members(self) -> torch.Tensor:
+        """An ensemble's member prompts, in the order of ``manifest.ensemble.members``.
+
+        Shape: (k, L, m, d).
+        """
+        return self._ensemble_tensor(MEMBERS)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """An ensemble's member weights, on the simplex. Shape: (k,)."""
+        return self._ensemble_tensor(ALPHA)
+
+    @property
+    def member_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """An ensemble's per-member feature ``(mean, std)`` on the target's training images.
+
+        Shape: (k, d) each.
+        """
+        return self._ensemble_tensor(MEMBER_MEAN), self._ensemble_tensor(MEMBER_STD)
+
+    def _ensemble_tensor(self, name: str) -> torch.Tensor:
+        if self.kind != ENSEMBLE:
+            raise UsageError(f"{self.manifest.ref} is a single prompt, not an ensemble: it has no {name!r}",
+                             hint="use asset.prompt (shape (L, m, d))")
+        return self.tensors[name]
 
     @property
     def head(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -80,6 +140,23 @@ class Asset:
         if HEAD_WEIGHT not in self.tensors:
             return None
         return self.tensors[HEAD_WEIGHT], self.tensors[HEAD_BIAS]
+
+
+def not_a_prompt(manifest: Manifest, *, use: str = "") -> UsageError:
+    """The error for an ensemble asked to serve as one prompt (a source, an init, ``Asset.prompt``).
+
+    Args:
+        manifest: the ensemble's manifest.
+        use: what it was asked to serve as, e.g. ``"a rank source"`` [default: one prompt].
+    """
+    k = manifest.num_members
+    refs = ", ".join(m.ref for m in manifest.ensemble.members) if manifest.ensemble else ""
+    return UsageError(
+        f"{manifest.ref} is an ensemble of {k} prompts, not one prompt" + (f", so it cannot serve as {use}"
+                                                                            if use else ""),
+        hint=f"use one of the versions its members started from ({refs}), or distill it into one prompt with "
+        "`promptkit ensemble --compose distill`; in Python, Asset.members holds its member prompts",
+    )
 
 
 @dataclass(frozen=True)

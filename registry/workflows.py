@@ -2,6 +2,9 @@
 
 The core works on tensors and identities and never imports the registry; these functions do
 the registry side: choose and load sources (verified), find their common backbone.
+
+A source is one prompt: an ensemble asset (k prompts) is no source. Named, it is refused with
+what to use instead; the default set (every latest version) leaves ensembles out.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from collections.abc import Sequence
 from promptkit.errors import UsageError
 from promptkit.identity import BackboneIdentity
 
-from .store import Registry
+from .manifest import ENSEMBLE, Manifest
+from .store import Registry, not_a_prompt
 
 __all__ = ["choose_backbone", "load_sources", "source_refs"]
 
@@ -20,13 +24,18 @@ __all__ = ["choose_backbone", "load_sources", "source_refs"]
 def source_refs(reg: Registry, refs: Sequence[str] | None = None, *, exclude_tasks: Sequence[str] = ()) -> list[str]:
     """Exact references (``name:version``) of the sources: ``refs`` resolved, or the latest version of every name.
 
+    The default set holds only prompts (ensembles are left out); a named ensemble is refused.
+
     Args:
         exclude_tasks: leave out sources tuned on these tasks (e.g. the target itself).
+
+    Raises:
+        UsageError: a named reference is an ensemble.
     """
     if refs:
-        manifests = [reg.resolve(r) for r in refs]
+        manifests = [_one_prompt(reg.resolve(r)) for r in refs]
     else:
-        manifests = [e.manifest for e in reg.list(all_versions=False)]
+        manifests = [e.manifest for e in reg.list(all_versions=False) if e.manifest.kind != ENSEMBLE]
     out = []
     for m in manifests:
         if m.task is not None and m.task in exclude_tasks:
@@ -37,16 +46,28 @@ def source_refs(reg: Registry, refs: Sequence[str] | None = None, *, exclude_tas
 
 
 def load_sources(reg: Registry, refs: Sequence[str]):  # -> list[promptkit.rank.SourcePrompt]
-    """Load and verify each source (a tampered file raises before any work starts)."""
+    """Load and verify each source (a tampered file raises before any work starts).
+
+    Raises:
+        UsageError: a reference is an ensemble, not one prompt (checked for all before any loading).
+    """
     from promptkit.rank import SourcePrompt
 
+    for ref in refs:
+        _one_prompt(reg.resolve(ref))
     out = []
     for ref in refs:
         asset = reg.load(ref)
-        m = asset.manifest
+        m = _one_prompt(asset.manifest)
         out.append(SourcePrompt(ref=m.ref, prompt=asset.prompt.float(), identity=m.backbone, geometry=m.geometry,
                                 sha256=m.sha256, task=m.task))
     return out
+
+
+def _one_prompt(manifest: Manifest) -> Manifest:
+    if manifest.kind == ENSEMBLE:
+        raise not_a_prompt(manifest, use="a source prompt (rank and ensemble combine single prompts)")
+    return manifest
 
 
 def choose_backbone(identities: Sequence[BackboneIdentity], *, name: str | None = None) -> BackboneIdentity:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 from huggingface_hub import ModelCard
-from promptkit.registry import DatasetInfo, HeadInfo, Lineage, LineageSource, Manifest
+from promptkit.registry import DatasetInfo, EnsembleInfo, EnsembleMember, HeadInfo, Lineage, LineageSource, Manifest
 from promptkit.registry.card import card_metadata, render_card
 
 from promptkit.identity import BackboneIdentity, PromptGeometry
@@ -31,6 +31,14 @@ def composed(**fields) -> Manifest:
         LineageSource(ref="svhn-vpt:2", sha256="02" * 32, weight=0.4, hub_repo="someone/svhn-vpt"),
     ])
     return manifest(lineage=lineage, init="hgprompt", **fields)
+
+
+def ensemble(**fields) -> Manifest:
+    info = EnsembleInfo(composition="ensemble", learned_alpha=True, members=[
+        EnsembleMember(ref="zoo/count:2", sha256="01" * 32, task="count", weight=0.625, prompt_sha256="03" * 32),
+        EnsembleMember(ref="svhn-vpt:2", sha256="02" * 32, task=None, weight=0.375, prompt_sha256="04" * 32),
+    ])
+    return manifest(kind="ensemble", ensemble=info, head=HeadInfo(num_classes=10, in_features=8), **fields)
 
 
 def parse(text: str) -> ModelCard:
@@ -104,6 +112,33 @@ class TestRenderCard:
 
     def test_plain_card_has_no_lineage_section(self):
         assert "## Lineage" not in render_card(manifest(), repo_id="me/x")
+
+
+class TestEnsembleCard:
+    def test_says_k_prompts_lists_members_and_the_cost(self):
+        text = render_card(ensemble(), repo_id="me/ens", source_repos={"svhn-vpt:2": "someone/svhn-vpt"})
+        card = parse(text)
+        assert "An ensemble of 2 prompts" in card.text and "2 forwards per image" in card.text
+        assert "## Members" in card.text and "learned with the members" in card.text
+        rows = {line.split("`")[1]: line for line in card.text.splitlines() if line.startswith(("| 0 |", "| 1 |"))}
+        count = rows["zoo/count:2"]
+        assert "count" in count and "0.6250" in count and "local only" in count
+        assert "0.3750" in rows["svhn-vpt:2"] and "someone/svhn-vpt" in rows["svhn-vpt:2"]
+        assert "asset.members  # tensor of shape (2, 12, 4, 8)" in card.text and "PromptedEnsemble" in card.text
+        assert "asset.prompt " not in card.text
+
+    def test_metadata_names_the_kind_and_members(self):
+        card = parse(render_card(ensemble(), repo_id="me/ens"))
+        assert "prompt-ensemble" in card.data.tags and card.data.library_name == "promptkit"
+        block = card_metadata(ensemble())["promptkit"]
+        assert block["kind"] == "ensemble" and block["composition"] == "ensemble"
+        assert [(m["ref"], m["task"], m["weight"]) for m in block["members"]] == [
+            ("zoo/count:2", "count", 0.625), ("svhn-vpt:2", None, 0.375)]
+
+    def test_a_prompt_card_has_no_members(self):
+        text = render_card(manifest(), repo_id="me/x")
+        assert "## Members" not in text and "prompt-ensemble" not in text and "forwards per image" not in text
+        assert card_metadata(manifest())["promptkit"]["kind"] == "prompt"
 
 
 class TestUntrustedText:

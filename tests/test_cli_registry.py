@@ -35,6 +35,7 @@ class TestListShow:
         data = json.loads(result.stdout)
         assert [d["ref"] for d in data] == ["dtd:1", "dtd:2", "org/svhn:1"]
         assert data[1]["aliases"] == ["latest"]
+        assert {d["kind"] for d in data} == {"prompt"} and {d["schema_version"] for d in data} == {2}
 
     def test_ls_alias_and_filters(self, filled):
         result = run("ls", "--registry", filled.root, "--tag", "group=natural", "--quiet")

@@ -4,13 +4,17 @@ With the prompt's own head when that head was trained on this task (same classes
 images, same transform: the test-split fingerprint, or the whole-task fingerprint, matches);
 otherwise with a linear probe fit on the task's training features under the prompt (l2 chosen
 on val), which is the single-source transfer accuracy of METHOD.md section 7.
+
+An ensemble of prompts (:class:`~promptkit.prompted_ensemble.PromptedEnsemble`: k members whose
+standardized features are mixed by alpha) is evaluated the same way on its mixed features:
+pass its members as ``prompt`` with ``alpha`` and ``member_stats``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -23,7 +27,10 @@ from promptkit.probe import fit_linear_probe, select_l2
 from promptkit.prompted import PromptedViT
 from promptkit.train.loop import TrainSplits
 
-__all__ = ["EvalResult", "evaluate", "head_applies"]
+if TYPE_CHECKING:
+    from promptkit.prompted_ensemble import PromptedEnsemble
+
+__all__ = ["EvalResult", "ensemble_model", "evaluate", "head_applies"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,62 @@ def head_applies(head_fingerprints: Mapping[str, str] | None, splits: TrainSplit
     )
 
 
+def ensemble_model(
+    backbone: Backbone,
+    members: Tensor,
+    alpha: Tensor,
+    member_stats: tuple[Tensor, Tensor],
+    *,
+    identity: BackboneIdentity,
+    geometry: PromptGeometry,
+    head: tuple[Tensor, Tensor] | None = None,
+) -> PromptedEnsemble:
+    """Wrap ``backbone`` with a stored ensemble, checking that it was made for this backbone.
+
+    Args:
+        backbone: the frozen backbone.
+        members: the member prompts.
+        alpha: their weights, on the simplex.
+        member_stats: each member's feature ``(mean, std)``.
+        identity: the backbone identity recorded with the ensemble.
+        geometry: the members' geometry.
+        head: ``(W, b)`` of the linear head on the mixed features, installed as ``model.head``.
+
+    Shape:
+        - members: ``(k, L, m, d)``; alpha: ``(k,)``; mean, std: ``(k, d)``; W: ``(C, d)``; b: ``(C,)``
+
+    Raises:
+        IncompatibleError: ``identity`` is not ``backbone.identity``, or ``geometry`` does not fit
+            the backbone or the members' shape.
+    """
+    from torch import nn
+
+    from promptkit.errors import IncompatibleError
+    from promptkit.identity import check_compatible
+    from promptkit.prompted_ensemble import PromptedEnsemble
+
+    check_compatible("ensemble", (backbone.identity, geometry), (identity, geometry))
+    layers = 1 if geometry.mode == "shallow" else len(backbone.model.blocks)
+    fit = PromptGeometry(mode=geometry.mode, length=geometry.length, width=backbone.embed_dim, layers=layers)
+    if geometry != fit:
+        raise IncompatibleError("ensemble member geometry", fit.short(), geometry.short(),
+                                hint=f"this backbone takes {geometry.mode} prompts of shape {fit.shape}")
+    if members.ndim != 4 or tuple(members.shape[1:]) != geometry.shape:
+        raise IncompatibleError("ensemble members shape", f"(k, {', '.join(map(str, geometry.shape))})",
+                                str(tuple(members.shape)))
+    mean, std = member_stats
+    model = PromptedEnsemble(backbone, members.float(), alpha.float(), mean.float(), std.float(), mode=geometry.mode)
+    if head is not None:
+        w, b = head
+        ref = model.members
+        linear = nn.Linear(w.shape[1], w.shape[0], device=ref.device, dtype=torch.float32)
+        with torch.no_grad():
+            linear.weight.copy_(w.float())
+            linear.bias.copy_(b.float())
+        model.head = linear
+    return model
+
+
 def evaluate(
     backbone: Backbone,
     prompt: Tensor | None,
@@ -79,12 +142,15 @@ def evaluate(
     l2: float | None = None,
     cache: FeatureCache | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    alpha: Tensor | None = None,
+    member_stats: tuple[Tensor, Tensor] | None = None,
 ) -> EvalResult:
-    """Test accuracy of ``prompt`` (or of the frozen backbone, ``prompt=None``) on a task.
+    """Test accuracy of ``prompt`` (or of the frozen backbone, ``prompt=None``, or of an ensemble) on a task.
 
     Args:
         backbone: the frozen backbone.
-        prompt: ``(L, m, d)`` prompt tokens, or ``None`` for no prompt.
+        prompt: ``(L, m, d)`` prompt tokens, or ``None`` for no prompt; with ``alpha`` an
+            ensemble's members ``(k, L, m, d)``.
         splits: the task (train / val / test, fingerprints).
         prompt_backbone: the identity recorded with the prompt; checked against ``backbone``.
         geometry: the prompt's geometry (required with a prompt).
@@ -94,17 +160,28 @@ def evaluate(
         l2: probe penalty; ``None`` chooses it on val.
         cache: feature cache; ``None`` computes without caching.
         progress: ``callback(phase, done, total)`` with phases ``features:<split>``.
+        alpha, member_stats: an ensemble's weights ``(k,)`` and member feature ``(mean, std)``,
+            ``(k, d)`` each: then the features are the members' mixture (:func:`ensemble_model`)
+            and ``head`` is the head on it.
 
     Raises:
         IncompatibleError: the prompt was made for another backbone or does not fit it.
-        UsageError: a prompt without its geometry.
+        UsageError: a prompt without its geometry; ``alpha`` without ``member_stats`` or members.
     """
     from promptkit.errors import UsageError
 
     dev = resolve_device(device)
     backbone.model.to(dev)
+    if (alpha is None) != (member_stats is None) or (alpha is not None and prompt is None):
+        raise UsageError("evaluate() of an ensemble needs its members (as prompt), alpha and member_stats")
+    model: PromptedViT | PromptedEnsemble
     if prompt is None:
         model = PromptedViT(backbone)
+    elif alpha is not None and member_stats is not None:
+        if geometry is None:
+            raise UsageError("evaluate() needs the ensemble members' geometry")
+        model = ensemble_model(backbone, prompt, alpha, member_stats, identity=prompt_backbone or backbone.identity,
+                               geometry=geometry)
     else:
         if geometry is None:
             raise UsageError("evaluate() needs the prompt's geometry")
