@@ -47,9 +47,18 @@ def ensemble_command(
     sources: SourcesArg = None,
     method: Annotated[str, typer.Option(
         "--method", help="hgprompt, uniform, hscore-weights, best-single, spot, random or spt.")] = "hgprompt",
+    compose: Annotated[str | None, typer.Option(
+        "--compose", help="How the weights become the target model: ensemble (the members that carry the weight, "
+                          "features mixed by alpha; k forwards per image), distill (one prompt distilled from that "
+                          "ensemble), aligned (token-matched average), average (sum_i alpha_i P_i). "
+                          "Comma-separated: the first is stored, the others compared. [default: ensemble]")] = None,
+    learn_alpha: Annotated[bool, typer.Option(
+        "--learn-alpha", help="Tune the weights with the prompt(s), on the simplex (ensemble, aligned, average)."
+    )] = False,
     compare: Annotated[list[str] | None, typer.Option(
-        "--compare", help="Also run these methods on the same splits and seed, e.g. uniform,best-single,random "
-                          "(comma-separated or repeated); only --method's result is stored.")] = None,
+        "--compare", help="Also run these on the same splits and seed: methods (uniform,best-single,random), "
+                          "compositions of --method (distill,average) or METHOD+COMPOSITION[+learned] "
+                          "(comma-separated or repeated); only the first result is stored.")] = None,
     lam: Annotated[float, typer.Option("--lam", help="HGPrompt's gradient-variance regularizer weight.")] = 0.0,
     steps: Annotated[int, typer.Option("--steps", help="HGPrompt's optimization steps on cached features.")] = 300,
     epochs: Annotated[int, typer.Option("--epochs", help="Tuning epochs of the target prompt and head.")] = (
@@ -77,15 +86,18 @@ def ensemble_command(
     """Learn ensemble weights over source prompts for TARGET, compose and tune the target prompt, store it.
 
     HGPrompt (Zhang et al., AAAI 2026): weights on the simplex maximize the transferability of the
-    mixed source features; the target prompt P_t = sum_i alpha_i P_i is then tuned with a head.
-    The stored asset's lineage records each source's exact version, digest and weight.
+    mixed source features; a composition turns them into the target model (by default an ensemble
+    of the sources that carry the weight, mixed in feature space), tuned with a head. The stored
+    asset's lineage records each source's exact version, digest and weight.
     """
     from promptkit.registry.refs import validate_name
 
     from promptkit.ensemble.pipeline import get_method
     from promptkit.train import TrainConfig
 
-    specs = [get_method(m) for m in [method, *_split_methods(compare)]]  # bad names fail before any work
+    variants = plan_variants(method, _split_methods([compose] if compose else []), _split_methods(compare),
+                             learn_alpha=learn_alpha)
+    specs = [get_method(v.method) for v in variants]
     if plot is not None:
         _require_matplotlib()
         if not any(s.needs_sources for s in specs):
@@ -101,16 +113,22 @@ def ensemble_command(
     # random and spt use no source, but take the backbone and the prompt geometry from them.
     loaded, skipped = _load_sources(reg, target, read_sources(sources), include_target=include_target,
                                     backbone=backbone)
-    results, splits = _run(loaded, [s.name for s in specs], target=target, weights=weights, root=root,
+    results, splits = _run(loaded, variants, target=target, weights=weights, root=root,
                            data_seed=data_seed, lam=lam, steps=steps, tune=tune, spot_epochs=spot_epochs,
                            no_cache=no_cache, show=show)
     primary = results[0]
     lineage = lineage_for(primary, lam=lam, steps=steps, data_seed=data_seed)
-    compared = [{"method": r.method, **{k: r.train.metrics[k] for k in ("val_acc", "test_acc")}} for r in results]
+    compared = [{"method": r.label, "forwards_per_image": r.forwards,
+                 **{k: r.train.metrics[k] for k in ("val_acc", "test_acc")}} for r in results]
+    record = {"ensemble": {"method": primary.method, "composition": primary.composition, "lam": lam, "steps": steps,
+                           "learn_alpha": learn_alpha, "spot_epochs": spot_epochs, "compared": compared}}
+    extra: dict[str, Any] = {}
+    if primary.train.kind == "ensemble":
+        members = [primary.sources[i] for i in primary.built.members]
+        extra = {"members": [(s.ref, s.sha256, s.task) for s in members], "composition": primary.composition,
+                 "learned_alpha": learn_alpha}
     manifest = store_result(reg, name, primary.train, splits, lineage=lineage, description=description,
-                            init=primary.method, training={"ensemble": {"method": primary.method, "lam": lam,
-                                                                        "steps": steps, "spot_epochs": spot_epochs,
-                                                                        "compared": compared}})
+                            init=primary.label, training=record, **extra)
     plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
     for s in skipped:
         err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
@@ -118,6 +136,7 @@ def ensemble_command(
         err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
     if json_out:
         print_json({"ref": manifest.ref, "sha256": manifest.sha256, "target": splits.name, "method": primary.method,
+                    "composition": primary.composition, "kind": primary.train.kind,
                     "lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed,
                     "plot": None if plotted is None else str(plotted),
                     "skipped": [{"ref": s.ref, "reason": s.reason} for s in skipped],
@@ -171,7 +190,44 @@ def _load_sources(reg: Any, target: str, sources: list[str] | None, *, include_t
     return loaded, skipped
 
 
-def _run(loaded: list[Any], methods: list[str], *, target: str, weights: Path | None, root: Path | None,
+def plan_variants(method: str, compositions: list[str], compare: list[str], *, learn_alpha: bool) -> list[Any]:
+    """The rows to run, the stored one first: ``--method`` with each ``--compose``, then ``--compare``.
+
+    A ``--compare`` entry may be a method (composed by ``average``, its classic definition), a
+    composition (applied to ``--method``) or ``METHOD+COMPOSITION[+learned]``. Bad names fail here,
+    before any work.
+    """
+    from promptkit.ensemble.compositions import COMPOSITIONS, DEFAULT_COMPOSITION, Variant, parse_variant
+    from promptkit.ensemble.pipeline import METHODS, get_method
+    from promptkit.ensemble.pipeline import weight_methods as registered_weight_methods
+    from promptkit.errors import UsageError
+
+    weight_methods = registered_weight_methods()
+    base = get_method(method).name
+    rows: list[Any] = []
+    if base not in weight_methods:
+        if compositions or learn_alpha:
+            raise UsageError(f"--method {base} uses no ensemble weights, so --compose and --learn-alpha do not apply",
+                             hint="compositions apply to " + ", ".join(sorted(weight_methods)))
+        rows.append(Variant(base))
+    for comp in compositions if base not in weight_methods else compositions or [DEFAULT_COMPOSITION]:
+        text = f"{base}+{comp}" + ("+learned" if learn_alpha else "")
+        rows.append(parse_variant(text, weight_methods=weight_methods))
+    for entry in compare:
+        key = entry.strip().lower().replace("_", "-")
+        if key in COMPOSITIONS and key not in METHODS:
+            rows.append(parse_variant(f"{base}+{key}", weight_methods=weight_methods))
+        else:
+            v = parse_variant(key, weight_methods=weight_methods)
+            rows.append(Variant(get_method(v.method).name, v.composition, v.learn_alpha))
+    out: list[Any] = []
+    for v in rows:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _run(loaded: list[Any], methods: list[Any], *, target: str, weights: Path | None, root: Path | None,
          data_seed: int, lam: float, steps: int, tune: Any, spot_epochs: int, no_cache: bool,
          show: bool) -> tuple[list[Any], Any]:
     from promptkit.backbone import backbone_for
@@ -200,6 +256,9 @@ def lineage_for(result: Any, *, lam: float, steps: int, data_seed: int) -> Any:
     alpha = [float(a) for a in result.alpha]
     w = result.weights
     params: dict[str, Any] = {
+        "composition": result.composition,
+        "forwards_per_image": result.forwards,
+        "learned_alpha": None if result.learned_alpha is None else [float(a) for a in result.learned_alpha],
         "alpha": alpha,
         "lambda": lam,
         "steps": steps,
@@ -212,6 +271,7 @@ def lineage_for(result: Any, *, lam: float, steps: int, data_seed: int) -> Any:
         "data_seed": data_seed,
         "dataset_fingerprint": result.train.dataset_fingerprint,
         **{k: v for k, v in result.start.details.items()},
+        **({} if result.built is None else result.built.details),
     }
     sources = [LineageSource(ref=s.ref, sha256=s.sha256, weight=a, task=s.task) for s, a in zip(result.sources, alpha)]
     return Lineage(method=result.method, sources=sources, params=params)
@@ -248,6 +308,20 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
+def _start_label(r: Any) -> str:
+    chosen = r.start.details.get("chosen")
+    if chosen:
+        return chosen
+    if r.alpha is None:
+        return r.train.config.init
+    if r.built is not None and r.built.members:
+        k = len(r.built.members)
+        if r.composition == "ensemble":
+            return f"{k} member" + ("s" if k > 1 else "")
+        return f"from {r.built.details['start']}"
+    return r.composition or "composed"
+
+
 def _render(results: list[Any], manifest: Any, splits: Any, plotted: Path | None) -> None:
     from rich.table import Table
 
@@ -268,14 +342,14 @@ def _render(results: list[Any], manifest: Any, splits: Any, plotted: Path | None
         out_console().print(table)
     table = Table(title=f"tuned on {splits.name} ({splits.sizes['train']} train, {splits.sizes['test']} test images, "
                         f"seed {primary.train.config.seed})", title_justify="left")
-    for col in ("method", "start", "T (mixture)", "H-score (start)", "val", "test", "seconds"):
+    for col in ("method", "start", "T (mixture)", "H-score (start)", "val", "test", "tune s", "fwd/img"):
         table.add_column(col, justify="left" if col in ("method", "start") else "right")
     for r in results:
-        start = r.start.details.get("chosen") or ("composed" if r.alpha is not None else r.train.config.init)
         m = r.train.metrics
-        table.add_row(r.method + (" *" if r is primary else ""), start, _fmt(r.transferability),
-                      _fmt(r.composed_hscore), f"{m['val_acc']:.4f}", f"{m['test_acc']:.4f}",
-                      f"{r.seconds['total']:.1f}")
+        tune_s = r.seconds["tune"] + r.seconds.get("teacher", 0.0)
+        table.add_row(r.label + (" *" if r is primary else ""), _start_label(r), _fmt(r.transferability),
+                      _fmt(r.composed_hscore), f"{m['val_acc']:.4f}", f"{m['test_acc']:.4f}", f"{tune_s:.1f}",
+                      str(r.forwards))
     out_console().print(table)
     out_console().print(f"stored {manifest.ref} (* = stored method)" + (f"; weights plotted to {plotted}"
                                                                          if plotted else ""), highlight=False)

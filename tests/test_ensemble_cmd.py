@@ -44,8 +44,8 @@ def compared(world, tmp_path_factory):
     """One run with a comparison, JSON out and a plot, shared by several tests."""
     _, refs, _ = world
     png = tmp_path_factory.mktemp("plot") / "weights.png"
-    result = ensemble(world, "--name", "tgt/hg", "--json", "--compare", "uniform,best-single", "--compare", "random",
-                      "--lam", "0.1", "--seed", "3", "--plot", png, *refs)
+    result = ensemble(world, "--name", "tgt/hg", "--json", "--compose", "average", "--compare", "uniform,best-single",
+                      "--compare", "random", "--lam", "0.1", "--seed", "3", "--plot", png, *refs)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), png
 
@@ -94,7 +94,7 @@ class TestEnsembleCommand:
 
     def test_table_shows_weights_and_every_method(self, world):
         _, refs, _ = world
-        result = ensemble(world, "--name", "tgt/table", "--compare", "uniform,random", *refs)
+        result = ensemble(world, "--name", "tgt/table", "--compose", "average", "--compare", "uniform,random", *refs)
         assert result.exit_code == 0, result.output
         out = result.stdout
         assert "hgprompt weights" in out and all(r in out for r in refs) and "█" in out
@@ -154,3 +154,61 @@ class TestRefusals:
         result = ensemble(world, "--name", "tgt/bad", "--plot", tmp_path / "w.png")
         assert result.exit_code == EXIT_USAGE and "pip install promptkit[plot]" in result.stderr
         assert not _cache_files(_isolated_home) and not (tmp_path / "w.png").exists()
+
+
+class TestCompositions:
+    def test_default_stores_an_ensemble_of_the_members(self, world):
+        reg, refs, _ = world
+        result = ensemble(world, "--name", "tgt/ens", "--json", *refs)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        row = data["results"][0]
+        assert row["label"] == "hgprompt+ensemble" and row["composition"] == "ensemble" and data["kind"] == "ensemble"
+        assert row["forwards_per_image"] == len(row["members"]) >= 1 and set(row["members"]) <= set(refs)
+        asset = reg.load(data["ref"])
+        assert asset.manifest.kind == "ensemble"
+        assert [m.ref for m in asset.manifest.ensemble.members] == row["members"]
+        assert asset.manifest.lineage.params["composition"] == "ensemble"
+
+    def test_compositions_compared_in_one_table(self, world):
+        _, refs, _ = world
+        result = ensemble(world, "--name", "tgt/comp", "--compose", "ensemble,distill,aligned,average",
+                          "--compare", "best-single", *refs)
+        assert result.exit_code == 0, result.output
+        out = result.stdout
+        for label in ("hgprompt+ensemble *", "hgprompt+distill", "hgprompt+aligned", "best-single", "fwd/img"):
+            assert label in out
+        assert "stored tgt/comp:1" in out
+
+    def test_a_composition_in_compare_applies_to_the_method(self, world):
+        _, refs, _ = world
+        result = ensemble(world, "--name", "tgt/cmp", "--json", "--compose", "average", "--compare",
+                          "distill,uniform+ensemble", *refs)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert [r["label"] for r in data["results"]] == ["hgprompt", "hgprompt+distill", "uniform+ensemble"]
+        assert data["kind"] == "prompt"
+        distill = data["results"][1]
+        assert distill["details"]["teacher"] == "hgprompt+ensemble" and distill["forwards_per_image"] == 1
+
+    def test_learned_weights_stay_on_the_simplex_and_are_recorded(self, world):
+        reg, refs, _ = world
+        result = ensemble(world, "--name", "tgt/learned", "--json", "--learn-alpha", *refs)
+        assert result.exit_code == 0, result.output
+        row = json.loads(result.stdout)["results"][0]
+        assert row["label"] == "hgprompt+ensemble+learned"
+        assert sum(row["learned_alpha"]) == pytest.approx(1.0, abs=1e-5) and min(row["learned_alpha"]) >= 0
+        lineage = reg.load("tgt/learned:1").manifest.lineage
+        assert lineage.params["learned_alpha"] == row["learned_alpha"]
+
+    @pytest.mark.parametrize(("args", "words"), [
+        (("--compose", "soup"), ("soup", "ensemble")),
+        (("--compose", "distill", "--learn-alpha"), ("distill", "cannot learn")),
+        (("--method", "random", "--compose", "ensemble"), ("random", "--compose")),
+        (("--compare", "random+ensemble"), ("random", "no composition")),
+    ])
+    def test_bad_compositions_fail_before_work(self, world, _isolated_home, args, words):
+        result = ensemble(world, "--name", "tgt/bad", *args)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert all(w in result.stderr for w in words)
+        assert not _cache_files(_isolated_home)
