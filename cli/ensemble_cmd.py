@@ -210,9 +210,10 @@ def plan_variants(method: str, compositions: list[str], compare: list[str], *, l
             raise UsageError(f"--method {base} uses no ensemble weights, so --compose and --learn-alpha do not apply",
                              hint="compositions apply to " + ", ".join(sorted(weight_methods)))
         rows.append(Variant(base))
-    for comp in compositions if base not in weight_methods else compositions or [DEFAULT_COMPOSITION]:
-        text = f"{base}+{comp}" + ("+learned" if learn_alpha else "")
-        rows.append(parse_variant(text, weight_methods=weight_methods))
+    else:
+        for comp in compositions or [DEFAULT_COMPOSITION]:
+            text = f"{base}+{comp}" + ("+learned" if learn_alpha else "")
+            rows.append(parse_variant(text, weight_methods=weight_methods))
     for entry in compare:
         key = entry.strip().lower().replace("_", "-")
         if key in COMPOSITIONS and key not in METHODS:

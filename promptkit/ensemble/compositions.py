@@ -194,21 +194,9 @@ def _members(run: RunContext, alpha: Tensor) -> tuple[list[int], Tensor]:
     return choose_members(alpha, run.member_rule)
 
 
-def _member_stats(run: RunContext, members: list[int], split: str) -> tuple[list[Tensor], Tensor]:
-    """Raw features of ``split`` under each member (cached), and the labels."""
-    feats, labels = [], None
-    for i in members:
-        src = run.sources[i]
-        f, labels = run.features(src, f"features {src.ref}" + ("" if split == "train" else f" ({split})"), split)
-        feats.append(f)
-    return feats, labels  # type: ignore[return-value]
-
-
-def _mixture(feats: list[Tensor], weights: Tensor, stats: list[tuple[Tensor, Tensor]]) -> Tensor:
-    out = torch.zeros_like(feats[0], dtype=torch.float64)
-    for f, w, (mu, sd) in zip(feats, weights, stats):
-        out += float(w) * (f.double() - mu) / sd
-    return out.float()
+def _member_features(run: RunContext, members: list[int]) -> list[Tensor]:
+    """Raw features of the target's training split under each member (through the feature cache)."""
+    return [run.features(run.sources[i], f"features {run.sources[i].ref}")[0] for i in members]
 
 
 def _member_score(prepared: Any, members: list[int], weights: Tensor, lam: float) -> float | None:
@@ -263,7 +251,7 @@ def _ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -
     from promptkit.prompted_ensemble import PromptedEnsemble
 
     members, weights = _members(run, alpha)
-    feats, _ = _member_stats(run, members, "train")
+    feats = _member_features(run, members)
     stats = [_standardization(f) for f in feats]
     model = PromptedEnsemble(run.backbone, torch.stack([run.sources[i].prompt.detach().float() for i in members]),
                              weights.float(), torch.stack([m for m, _ in stats]).float(),
