@@ -19,8 +19,9 @@ promptkit list --name zoo/ --latest
 step "2. Rank the sources for $TARGET by transferability (its own prompt is left out)"
 promptkit rank --target "$TARGET"
 
-step "3. HGPrompt: learn the ensemble weights, compose, tune; compare with uniform, best-single and random"
-promptkit ensemble --target "$TARGET" --name "$NAME" --compare uniform,best-single,random \
+step "3. HGPrompt: learn the weights, build the ensemble of the sources that carry them, tune; compare compositions and baselines"
+promptkit ensemble --target "$TARGET" --name "$NAME" --compose ensemble,distill,average \
+  --compare uniform,best-single,random \
   --plot "$OUT/weights.png" --description "make demo: HGPrompt ensemble for $TARGET"
 
 step "4. The stored prompt and its lineage"
