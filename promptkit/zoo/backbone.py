@@ -31,11 +31,11 @@ def load_zoo_backbone(
     """The zoo ViT: shipped weights, a weights file of the same architecture, or a random init.
 
     Args:
-        weights: a ``backbone.safetensors`` written by ``python -m promptkit.zoo.pretrain``.
+        weights: a ``backbone.safetensors`` written by the zoo's pretraining (``make zoo``).
         pretrained: ``False`` gives the random init of the same architecture (seed 0).
         folder: a pretraining output folder to load instead of the shipped one.
     """
-    from promptkit.zoo.pretrain import ArchConfig, build_vit, load_zoo_vit
+    from promptkit.zoo.arch import ArchConfig, build_vit, load_zoo_vit
 
     folder = Path(folder) if folder is not None else ZOO_BACKBONE_DIR
     record_path = folder / "record.json"
