@@ -27,13 +27,14 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check promptkit cli registry tests benchmarks scripts
+	$(BIN)/ruff check promptkit cli registry tests benchmarks scripts zoobuild
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_registry.py
 
+# The zoo's build tooling (zoobuild/) is not installed: it runs from the repository root.
 zoo: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/build_zoo.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m zoobuild.build
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info

@@ -40,7 +40,7 @@ def main() -> None:
         bb, kind = load_backbone("zoo-vit"), "pretrained zoo-vit"
     except WeightsError:
         from promptkit.backbone import Backbone
-        from promptkit.zoo.pretrain import ArchConfig, build_vit
+        from promptkit.zoo.arch import ArchConfig, build_vit
 
         bb, kind = Backbone.from_model(build_vit(ArchConfig()), timm_name="zoo-vit-random"), "random-init zoo-vit"
     splits = load_dataset(args.target, transform=transform_for(bb.data_config))

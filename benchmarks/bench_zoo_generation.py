@@ -11,12 +11,16 @@ Prints a markdown table: task, group, images/s, milliseconds per image.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from promptkit.zoo.pretext import pretext_batch
 from promptkit.zoo.suite import TASKS, generate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the pretext is build tooling (zoobuild/, not installed)
+from zoobuild.pretext import pretext_batch  # noqa: E402
 
 
 def _best_seconds(fn, repeats: int) -> float:

@@ -60,13 +60,9 @@ def test_builtin_collection_has_one_prompt_per_task(tmp_path):
 
 
 def _build_script():
-    import importlib.util
+    import zoobuild.build
 
-    path = ZOO_ASSETS.parents[2] / "scripts" / "build_zoo.py"
-    spec = importlib.util.spec_from_file_location("build_zoo", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return zoobuild.build
 
 
 def test_latest_builtin_prompts_follow_the_build_recipe(tmp_path):

@@ -1,11 +1,11 @@
-"""Calibration of the zoo suite (promptkit/zoo/calibrate.py)."""
+"""Calibration of the zoo suite (zoobuild/calibrate.py)."""
 
 from __future__ import annotations
 
 import torch
 
-from promptkit.zoo.calibrate import CalibrationRow, calibrate, markdown, vit_features
-from promptkit.zoo.pretrain import ArchConfig, build_vit
+from promptkit.zoo.arch import ArchConfig, build_vit
+from zoobuild.calibrate import CalibrationRow, calibrate, markdown, vit_features
 
 TINY = ArchConfig(embed_dim=32, depth=1, num_heads=2)
 

@@ -1,12 +1,12 @@
-"""The pretext of the zoo backbone (promptkit/zoo/pretext.py)."""
+"""The pretext of the zoo backbone (zoobuild/pretext.py)."""
 
 from __future__ import annotations
 
 import torch
 
 from promptkit.zoo.font import DIGITS, LETTERS
-from promptkit.zoo.pretext import IGNORE, PRETEXT_HEADS, pretext_batch
 from promptkit.zoo.suite import TASKS
+from zoobuild.pretext import IGNORE, PRETEXT_HEADS, pretext_batch
 
 
 class TestPretextHeads:

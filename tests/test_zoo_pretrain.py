@@ -1,4 +1,4 @@
-"""Pretraining the zoo backbone: outputs, checkpoint and resume (promptkit/zoo/pretrain.py)."""
+"""Pretraining the zoo backbone: outputs, checkpoint and resume (zoobuild/pretrain.py, promptkit/zoo/arch.py)."""
 
 from __future__ import annotations
 
@@ -13,20 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from promptkit.errors import UsageError
-from promptkit.zoo.pretrain import (
-    CHECKPOINT_FILE,
-    LOG_FILE,
-    MAX_WEIGHT_BYTES,
-    RECORD_FILE,
-    WEIGHTS_FILE,
-    ArchConfig,
-    Recipe,
-    build_vit,
-    load_zoo_vit,
-    normalize,
-    pretrain,
-    smoke_config,
-)
+from promptkit.zoo.arch import RECORD_FILE, WEIGHTS_FILE, ArchConfig, build_vit, load_zoo_vit, normalize
+from zoobuild.pretrain import CHECKPOINT_FILE, LOG_FILE, MAX_WEIGHT_BYTES, Recipe, pretrain, smoke_config
 
 TINY = ArchConfig(embed_dim=32, depth=2, num_heads=2)
 FAST = Recipe(
@@ -115,7 +103,7 @@ class TestNormalize:
 class TestSmokeEntryPoint:
     @staticmethod
     def _run(out: Path, *extra: str) -> dict:
-        cmd = [sys.executable, "-m", "promptkit.zoo.pretrain", "--out", str(out), "--smoke", "--threads", "1", *extra]
+        cmd = [sys.executable, "-m", "zoobuild.pretrain", "--out", str(out), "--smoke", "--threads", "1", *extra]
         subprocess.run(cmd, check=True, capture_output=True, timeout=600)
         return json.loads((out / RECORD_FILE).read_text())
 

@@ -6,7 +6,7 @@ from scratch on the 800 training images (the "learnable" check of ZOO.md lesson 
 when a backbone is given, the same linear probe on its frozen features. Probes use
 :func:`promptkit.probe.fit_linear_probe` with the penalty chosen on the val split.
 
-Run ``python -m promptkit.zoo.calibrate`` for a markdown table (``--help`` for options).
+Run ``python -m zoobuild.calibrate`` (from the repository root) for a markdown table (``--help`` for options).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from promptkit.probe import fit_linear_probe, select_l2
-from promptkit.zoo.pretrain import normalize
+from promptkit.zoo.arch import normalize
 from promptkit.zoo.suite import TASKS, generate
 
 __all__ = ["CalibrationRow", "calibrate", "markdown", "probe_columns", "small_cnn_accuracy", "vit_features"]
@@ -183,11 +183,11 @@ def markdown(rows: Sequence[CalibrationRow]) -> str:
 def _main() -> None:
     import argparse
 
-    from promptkit.zoo.pretrain import ArchConfig, build_vit, load_zoo_vit
+    from promptkit.zoo.arch import ArchConfig, build_vit, load_zoo_vit
 
     ap = argparse.ArgumentParser(description="Calibration table of the zoo suite (markdown on stdout).")
     ap.add_argument("--tasks", nargs="*", default=None)
-    ap.add_argument("--weights", default=None, help="a pretrain.py output folder: adds pretrained columns")
+    ap.add_argument("--weights", default=None, help="a zoobuild.pretrain output folder: adds pretrained columns")
     ap.add_argument("--cnn-epochs", type=int, default=15)
     ap.add_argument("--test-size", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)

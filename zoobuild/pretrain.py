@@ -8,9 +8,10 @@ the same). Progress goes to ``log.jsonl`` in the output folder as JSON lines.
 
 Outputs in ``out``: ``backbone.safetensors`` (the ViT trunk, no heads), ``heads.safetensors``
 (the pretext heads, for inspection), ``record.json`` (architecture, pretext, recipe, seed, time
-taken, final pretext accuracy per head, weights digest) and ``log.jsonl``.
+taken, final pretext accuracy per head, weights digest) and ``log.jsonl``. The architecture and its
+loading are runtime code (:mod:`promptkit.zoo.arch`); this module only trains it.
 
-Usage: ``python -m promptkit.zoo.pretrain --out DIR --minutes 55 --seed 0`` (``--smoke`` for a
+Usage: ``python -m zoobuild.pretrain --out DIR --minutes 55 --seed 0`` (``--smoke`` for a
 ~30 s run).
 """
 
@@ -30,41 +31,15 @@ import torch
 from torch import nn
 
 from promptkit.errors import UsageError
-from promptkit.zoo.pretext import IGNORE, PRETEXT_HEADS, pretext_batch
+from promptkit.zoo.arch import PRETRAINED_CFG, RECORD_FILE, WEIGHTS_FILE, ArchConfig, build_vit, normalize
+from zoobuild.pretext import IGNORE, PRETEXT_HEADS, pretext_batch
 
-__all__ = [
-    "ArchConfig",
-    "PretextModel",
-    "Recipe",
-    "build_vit",
-    "load_zoo_vit",
-    "normalize",
-    "pretrain",
-    "smoke_config",
-]
+__all__ = ["PretextModel", "Recipe", "pretrain", "smoke_config"]
 
-WEIGHTS_FILE = "backbone.safetensors"
 HEADS_FILE = "heads.safetensors"
-RECORD_FILE = "record.json"
 LOG_FILE = "log.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 MAX_WEIGHT_BYTES = 5 * 1024 * 1024  # the issue's size limit; float16 is used only if float32 exceeds it
-
-
-@dataclass(frozen=True)
-class ArchConfig:
-    """The backbone: timm ``VisionTransformer`` keyword arguments."""
-
-    img_size: int = 32
-    patch_size: int = 4  # 8x8 = 64 patch tokens
-    embed_dim: int = 128
-    depth: int = 4  # depth 6 is ~1.5x slower to tune; the zoo budget goes to tuning runs (card)
-    num_heads: int = 4  # head width 32
-    mlp_ratio: float = 4.0
-    global_pool: str = "token"  # VPT reads the cls token
-
-    def timm_kwargs(self) -> dict[str, Any]:
-        return {**asdict(self), "num_classes": 0}
 
 
 @dataclass(frozen=True)
@@ -89,39 +64,6 @@ class Recipe:
     val_size: int = 512
     threads: int | None = None  # torch threads; None leaves torch's setting
     seed: int = 0
-
-
-_PRETRAINED_CFG = {  # what promptkit's transforms read (data_config_for): 32x32, no crop, inputs in [-1, 1]
-    "input_size": (3, 32, 32),
-    "interpolation": "bilinear",
-    "mean": (0.5, 0.5, 0.5),
-    "std": (0.5, 0.5, 0.5),
-    "crop_pct": 1.0,
-    "crop_mode": "center",
-}
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images to the zoo backbone's input: ``(x / 255 - mean) / std`` with the config above.
-
-    Shape:
-        images: ``(N, 3, H, W)`` uint8; returns float32 of the same shape.
-    """
-    mean = torch.tensor(_PRETRAINED_CFG["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(_PRETRAINED_CFG["std"]).view(1, 3, 1, 1)
-    return (images.float() / 255.0 - mean) / std
-
-
-def build_vit(arch: ArchConfig, *, seed: int = 0) -> nn.Module:
-    """A randomly initialized zoo ViT (timm's init, from ``seed``), with the zoo's pretrained config attached."""
-    from timm.models.vision_transformer import VisionTransformer
-
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-        torch.manual_seed(seed)
-        model = VisionTransformer(**arch.timm_kwargs())
-    model.pretrained_cfg = dict(_PRETRAINED_CFG)
-    model.zoo_arch = asdict(arch)  # type: ignore[assignment]
-    return model
 
 
 class PretextModel(nn.Module):
@@ -343,7 +285,7 @@ def pretrain(
         "backbone": {
             "class": "timm.models.vision_transformer.VisionTransformer",
             "kwargs": arch.timm_kwargs(),
-            "pretrained_cfg": _PRETRAINED_CFG,
+            "pretrained_cfg": PRETRAINED_CFG,
             "parameters": sum(v.numel() for v in trunk.values()),
             "weights_file": WEIGHTS_FILE,
             "weights_dtype": dtype,
@@ -351,7 +293,7 @@ def pretrain(
             "weights_sha256": state_dict_sha256({k: v.float() for k, v in trunk.items()}),
         },
         "pretext": {
-            "module": "promptkit.zoo.pretext",
+            "module": "zoobuild.pretext",
             "description": "letter scenes: 1-4 capital letters and up to 2 unlabelled shapes on flat, gradient, "
             "noise, texture or grating backgrounds",
             "heads": {
@@ -379,24 +321,6 @@ def _timm_version() -> str:
     import timm
 
     return str(timm.__version__)
-
-
-def load_zoo_vit(folder: str | os.PathLike[str]) -> nn.Module:
-    """The pretrained ViT of a :func:`pretrain` output folder (float32, eval mode, no head).
-
-    The architecture comes from ``record.json``; the model carries ``zoo_arch`` (its
-    :class:`ArchConfig` fields) and the zoo's ``pretrained_cfg``.
-    """
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    record = json.loads((folder / RECORD_FILE).read_text())
-    kwargs = dict(record["backbone"]["kwargs"])
-    kwargs.pop("num_classes", None)
-    model = build_vit(ArchConfig(**kwargs))
-    state = {k: v.float() for k, v in load_file(str(folder / record["backbone"]["weights_file"])).items()}
-    model.load_state_dict(state)
-    return model.eval()
 
 
 def smoke_config(recipe: Recipe = Recipe(), *, steps: int | None = None) -> tuple[ArchConfig, Recipe]:
