@@ -9,7 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from promptkit import plugins as _plugins
 from promptkit._version import __version__
+
+
+def _register_builtins(table: _plugins.Registry[Any]) -> None:
+    from promptkit.builtins import register_builtins
+
+    register_builtins(table)
+
+
+# The built-in plugins (promptkit/builtins.py) fill each table on its first read.
+_plugins.set_builtins_loader(_register_builtins)
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {

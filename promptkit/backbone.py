@@ -18,7 +18,6 @@ and leaving it out of the digest lets the same trunk match whatever head a check
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,10 +27,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from promptkit.digest import tensor_sha256
 from promptkit.errors import IncompatibleError, UsageError, WeightsError
 from promptkit.identity import BackboneIdentity
+from promptkit.plugins import Registry
 
-__all__ = ["BACKBONES", "Backbone", "backbone_for", "load_backbone", "register_backbone", "state_dict_sha256"]
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "BackboneLoader",
+    "backbone_for",
+    "load_backbone",
+    "register_backbone",
+    "state_dict_sha256",
+]
 
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
@@ -41,16 +50,9 @@ def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
 
     Hashes, for each entry in sorted name order, its name, dtype, shape and the bytes of the
     contiguous CPU tensor, each field length-prefixed so that no two state dicts collide by
-    concatenation.
+    concatenation: the ``"weights"`` encoding of :func:`promptkit.digest.tensor_sha256`.
     """
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().to("cpu").contiguous()
-        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        for part in (name.encode(), str(t.dtype).encode(), repr(tuple(t.shape)).encode(), raw):
-            h.update(len(part).to_bytes(8, "little"))
-            h.update(part)
-    return h.hexdigest()
+    return tensor_sha256(state_dict, encoding="weights")
 
 
 @dataclass
@@ -117,25 +119,21 @@ class Backbone:
         return cls(model=model, identity=identity, data_config=_data_config(model))
 
 
+BackboneLoader = Callable[..., Backbone]
+"""``loader(*, weights, pretrained, **kwargs) -> Backbone`` for a named backbone."""
+
 # Named backbones that are not plain timm names (e.g. the embedded zoo's small ViT and its
-# shipped weights): name -> loader(*, weights, pretrained, **kwargs) -> Backbone.
-BACKBONES: dict[str, Callable[..., Backbone]] = {}
+# shipped weights); the built-ins are listed in promptkit/builtins.py.
+BACKBONES: Registry[BackboneLoader] = Registry("backbone", home=__name__, listing="promptkit plugins backbones")
 
 
-def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+def register_backbone(name: str) -> Callable[[BackboneLoader], BackboneLoader]:
     """Register a loader that :func:`load_backbone` uses for ``name`` instead of timm's factory.
 
     Backbones loaded this way are identified by the registered name (``identity.timm_name ==
     name``), so an asset tuned on one names what reloads it.
     """
-
-    def deco(loader: Callable[..., Backbone]) -> Callable[..., Backbone]:
-        if name in BACKBONES:
-            raise ValueError(f"backbone {name!r} is already registered")
-        BACKBONES[name] = loader
-        return loader
-
-    return deco
+    return BACKBONES.register(name)
 
 
 def load_backbone(
@@ -164,11 +162,11 @@ def load_backbone(
         WeightsError: pretrained weights could not be downloaded, or the local file is missing,
             unreadable, or does not fit the architecture.
     """
-    _ensure_builtin_backbones()
     if name in BACKBONES:
-        backbone = BACKBONES[name](weights=weights, pretrained=pretrained, **timm_kwargs)
-        if backbone.identity.timm_name != name:  # the registered name is what reloads it: record that
-            backbone.identity = backbone.identity.model_copy(update={"timm_name": name})
+        entry = BACKBONES.entry(name)
+        backbone = entry.value(weights=weights, pretrained=pretrained, **timm_kwargs)
+        if backbone.identity.timm_name != entry.name:  # the registered name is what reloads it: record that
+            backbone.identity = backbone.identity.model_copy(update={"timm_name": entry.name})
         return backbone
     import timm
 
@@ -289,16 +287,6 @@ def _data_config(model: nn.Module) -> dict[str, Any]:
     return cfg
 
 
-def _ensure_builtin_backbones() -> None:
-    """Register the backbones shipped with promptkit (the embedded zoo's ViT) on first use."""
-    if "zoo-vit" not in BACKBONES:
-        try:
-            import promptkit.zoo.backbone  # noqa: F401  (registers "zoo-vit" by decorator)
-        except ModuleNotFoundError as err:  # only a missing zoo module is tolerated
-            if err.name != "promptkit.zoo.backbone":
-                raise
-
-
 def backbone_for(identity: BackboneIdentity, *, weights: str | os.PathLike[str] | None = None) -> Backbone:
     """Reload the backbone a prompt was tuned on and prove it is the same one (weights digest).
 
@@ -309,7 +297,6 @@ def backbone_for(identity: BackboneIdentity, *, weights: str | os.PathLike[str] 
         IncompatibleError: the loaded weights' digest differs from ``identity``'s; names both.
         WeightsError: the weights cannot be obtained (no network): pass ``weights``.
     """
-    _ensure_builtin_backbones()
     name = identity.timm_name
     if name not in BACKBONES and identity.pretrained_tag and weights is None:
         name = f"{name}.{identity.pretrained_tag}"

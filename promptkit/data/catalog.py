@@ -1,6 +1,6 @@
 """The dataset catalog: names -> loaders, and :func:`load_dataset` for a name or a folder.
 
-Three kinds of dataset (DESIGN.md, "Datasets"):
+Three kinds of dataset (README.md#datasets):
 - real VTAB datasets by name (``dtd``, ``svhn``, ``cifar100``, ``eurosat``; see
   :mod:`promptkit.data.vtab`), read from a local root with an explicit download step;
 - generated in-memory tasks (the embedded zoo) registered with :func:`register_generated`;
@@ -16,11 +16,9 @@ Root of the named datasets: the ``root`` argument, else ``$PROMPTKIT_DATA``, els
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
 import os
 import urllib.error
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +30,14 @@ from promptkit.data.datasets import TensorImageDataset
 from promptkit.data.imagefolder import FOLDER_LAYOUT, load_image_folder
 from promptkit.data.splits import Splits, SplitSource, make_splits
 from promptkit.errors import DatasetError, DatasetNotFoundError, UsageError
+from promptkit.plugins import Registry
 
 __all__ = [
     "DATASETS",
     "DatasetEntry",
     "GeneratorFn",
     "LoaderFn",
+    "add_dataset",
     "dataset_root",
     "download_dataset",
     "get_dataset_entry",
@@ -106,7 +106,14 @@ class DatasetEntry:
         return "; or ".join(steps[:2]) + (f" ({steps[2]})" if len(steps) > 2 else "")
 
 
-DATASETS: dict[str, DatasetEntry] = {}
+def _entry_summary(entry: DatasetEntry) -> str:
+    return entry.description
+
+
+# name -> entry; the built-ins (VTAB loaders, the embedded zoo's tasks) are listed in promptkit/builtins.py.
+DATASETS: Registry[DatasetEntry] = Registry(
+    "dataset", home=__name__, listing="promptkit datasets", summarize=_entry_summary
+)
 
 
 def dataset_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -118,13 +125,15 @@ def dataset_root(root: str | os.PathLike[str] | None = None) -> Path:
     return promptkit_home() / "datasets"
 
 
-def _add(entry: DatasetEntry) -> DatasetEntry:
-    if entry.name in DATASETS:
-        raise ValueError(f"dataset {entry.name!r} is already registered")
+def add_dataset(entry: DatasetEntry) -> DatasetEntry:
+    """Register a catalog entry under its name.
+
+    Raises:
+        ValueError: the name is taken, or would read as a path.
+    """
     if not entry.name or "/" in entry.name or entry.name.startswith((".", "~")):
         raise ValueError(f"dataset name {entry.name!r} would read as a path; choose a plain name")
-    DATASETS[entry.name] = entry
-    return entry
+    return DATASETS.add(entry.name, entry)
 
 
 def register_dataset(
@@ -153,7 +162,7 @@ def register_dataset(
     """
 
     def decorate(loader: LoaderFn) -> LoaderFn:
-        _add(DatasetEntry(
+        add_dataset(DatasetEntry(
             name=name, group=group, description=description, num_classes=num_classes, kind="disk",
             layout=layout, homepage=homepage, files=tuple(files), loader=loader, download_fn=download,
         ))
@@ -202,74 +211,13 @@ def register_generated(
             protocol="given" if "val" in made else "vtab1k", generator=f"{name}:{qualname}(seed={seed})",
         )
 
-    return _add(DatasetEntry(
+    return add_dataset(DatasetEntry(
         name=name, group=group, description=description, num_classes=num_classes, kind="generated", loader=load,
     ))
 
 
-_builtins_loaded = False
-
-
-def _ensure_builtins() -> None:
-    """Register the VTAB loaders and the embedded zoo's tasks on first use of the catalog."""
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    importlib.import_module("promptkit.data.vtab")  # registers itself by decorator
-    _register_zoo_tasks()
-    _builtins_loaded = True
-
-
-def _register_zoo_tasks() -> None:
-    # The embedded task suite (promptkit/zoo/suite.py) is built separately and imported here,
-    # lazily, because it is optional for the catalog: a checkout without it still serves VTAB
-    # names and folders. Only its absence is tolerated; an ImportError raised inside the suite
-    # is a bug and propagates.
-    if importlib.util.find_spec("promptkit.zoo") is None or importlib.util.find_spec("promptkit.zoo.suite") is None:
-        return
-    suite = importlib.import_module("promptkit.zoo.suite")
-    tasks = getattr(suite, "TASKS", None)
-    generate = getattr(suite, "generate", None)
-    if tasks is None or generate is None:
-        return
-    items: Iterable[tuple[str, Any]]
-    if isinstance(tasks, Mapping):
-        items = tasks.items()
-    else:
-        items = ((t if isinstance(t, str) else t.name, t) for t in tasks)
-    for task_name, spec in items:
-        if task_name in DATASETS:  # the suite may register its tasks itself
-            continue
-        class_names = getattr(spec, "class_names", None)
-        num_classes = getattr(spec, "num_classes", None) or (len(class_names) if class_names else None)
-        if num_classes is None:
-            continue  # a task that does not state its classes cannot be validated; the suite must say
-        register_generated(
-            task_name,
-            _ZooGenerator(generate, task_name),
-            group=str(getattr(spec, "group", "zoo")),
-            description=str(getattr(spec, "description", "embedded zoo task")),
-            num_classes=int(num_classes),
-            class_names=list(class_names) if class_names else None,
-            splits=tuple(getattr(spec, "splits", ("train", "val", "test"))),
-        )
-
-
-class _ZooGenerator:
-    """``generate(task, split, *, seed)`` bound to one task (a class, not a lambda, so its name is stable)."""
-
-    def __init__(self, generate: Callable[..., tuple[Any, Any]], task: str) -> None:
-        self.generate = generate
-        self.task = task
-        self.__qualname__ = f"zoo.generate[{task}]"
-
-    def __call__(self, split: str, *, seed: int) -> tuple[Any, Any]:
-        return self.generate(self.task, split, seed=seed)
-
-
 def list_datasets() -> list[DatasetEntry]:
     """Every catalog entry, sorted by group then name."""
-    _ensure_builtins()
     return sorted(DATASETS.values(), key=lambda e: (e.group, e.name))
 
 
@@ -283,10 +231,9 @@ def get_dataset_entry(name: str) -> DatasetEntry:
     Raises:
         DatasetNotFoundError: unknown name; the hint lists close names.
     """
-    _ensure_builtins()
     if name in DATASETS:
         return DATASETS[name]
-    close = difflib.get_close_matches(name, list(DATASETS), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, DATASETS.names(), n=3, cutoff=0.5)
     guess = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
     raise DatasetNotFoundError(
         name,
@@ -372,7 +319,6 @@ def load_dataset(
         raise UsageError(f"seed must be >= 0, got {seed}")
     tf = transform if transform is not None else _default_transform(image_size)
     text = os.fspath(name_or_path)
-    _ensure_builtins()
     if text in DATASETS and not isinstance(name_or_path, os.PathLike):
         return _load_named(DATASETS[text], root=root, download=download, transform=tf, seed=seed, verify=verify,
                            progress=progress)

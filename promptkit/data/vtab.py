@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from promptkit.data.catalog import register_dataset
+from promptkit.data.catalog import DatasetEntry
 from promptkit.data.datasets import ImageFileDataset, TensorImageDataset
 from promptkit.data.imagefolder import scan_split
 from promptkit.data.splits import SplitSource
@@ -32,6 +32,7 @@ from promptkit.errors import DatasetError
 
 __all__ = [
     "CIFAR100_RECORD_BYTES",
+    "ENTRIES",
     "EUROSAT_SPLIT_SEED",
     "load_cifar100",
     "load_dtd",
@@ -87,16 +88,6 @@ def _read_dtd_list(data: Path, split: str, index: dict[str, int]) -> ImageFileDa
     return ImageFileDataset(data, paths, labels, sizes)
 
 
-@register_dataset(
-    "dtd",
-    group="natural",
-    description="Describable Textures: 47 texture classes, 5,640 images (VTAB natural)",
-    num_classes=47,
-    files=("dtd/images", "dtd/labels/train1.txt", "dtd/labels/val1.txt", "dtd/labels/test1.txt"),
-    layout="dtd/images/<class>/<image>.jpg and dtd/labels/{train,val,test}1.txt",
-    homepage="https://www.robots.ox.ac.uk/~vgg/data/dtd/",
-    download=_download_dtd,
-)
 def load_dtd(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
     """DTD partition 1: train and val (pooled for the VTAB-1k draw), test."""
     data = root / "dtd"
@@ -155,16 +146,6 @@ def _read_svhn_mat(file: Path) -> TensorImageDataset:
     return TensorImageDataset(images.to(torch.uint8), labels)
 
 
-@register_dataset(
-    "svhn",
-    group="natural",
-    description="Street View House Numbers, cropped digits: 10 classes (VTAB natural)",
-    num_classes=10,
-    files=("svhn/train_32x32.mat", "svhn/test_32x32.mat"),
-    layout="svhn/train_32x32.mat and svhn/test_32x32.mat",
-    homepage="http://ufldl.stanford.edu/housenumbers/",
-    download=_download_svhn,
-)
 def load_svhn(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
     """SVHN train (73,257; the ``extra`` split is not used, as in VTAB) and test (26,032)."""
     train = _read_svhn_mat(root / "svhn" / "train_32x32.mat")
@@ -204,16 +185,6 @@ def read_cifar100_bin(file: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.from_numpy(records[:, 1].astype(np.int64))
 
 
-@register_dataset(
-    "cifar100",
-    group="natural",
-    description="CIFAR-100: 100 object classes, 32x32 (VTAB natural)",
-    num_classes=100,
-    files=("cifar-100-binary/train.bin", "cifar-100-binary/test.bin", "cifar-100-binary/fine_label_names.txt"),
-    layout="cifar-100-binary/{train,test}.bin and cifar-100-binary/fine_label_names.txt (the binary version)",
-    homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
-    download=_download_cifar100,
-)
 def load_cifar100(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
     """CIFAR-100 fine labels, from the official *binary* version.
 
@@ -242,16 +213,6 @@ def _download_eurosat(root: Path) -> None:
     _download_archive(EUROSAT_URL, EUROSAT_MD5, root / "eurosat")  # unpacks to <root>/eurosat/2750/
 
 
-@register_dataset(
-    "eurosat",
-    group="specialized",
-    description="EuroSAT RGB: 10 land-use classes from Sentinel-2, 64x64 (VTAB specialized)",
-    num_classes=10,
-    files=("eurosat/2750",),
-    layout="eurosat/2750/<class>/<image>.jpg",
-    homepage="https://github.com/phelber/eurosat",
-    download=_download_eurosat,
-)
 def load_eurosat(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
     """EuroSAT RGB with a fixed 60 / 20 / 20 % train / val / test split (``EUROSAT_SPLIT_SEED``)."""
     everything, class_names = scan_split(root / "eurosat", "2750")
@@ -266,3 +227,56 @@ def load_eurosat(root: Path, *, seed: int = 0, verify: bool = False, progress: P
     if verify:
         _verify_all([train, val, test], progress)
     return SplitSource(train=train, val=val, test=test, class_names=class_names, protocol="vtab1k")
+
+
+# The catalog entries, registered by promptkit/builtins.py.
+ENTRIES: tuple[DatasetEntry, ...] = (
+    DatasetEntry(
+        name="dtd",
+        group="natural",
+        description="Describable Textures: 47 texture classes, 5,640 images (VTAB natural)",
+        num_classes=47,
+        files=("dtd/images", "dtd/labels/train1.txt", "dtd/labels/val1.txt", "dtd/labels/test1.txt"),
+        layout="dtd/images/<class>/<image>.jpg and dtd/labels/{train,val,test}1.txt",
+        homepage="https://www.robots.ox.ac.uk/~vgg/data/dtd/",
+        download_fn=_download_dtd,
+        kind="disk",
+        loader=load_dtd,
+    ),
+    DatasetEntry(
+        name="svhn",
+        group="natural",
+        description="Street View House Numbers, cropped digits: 10 classes (VTAB natural)",
+        num_classes=10,
+        files=("svhn/train_32x32.mat", "svhn/test_32x32.mat"),
+        layout="svhn/train_32x32.mat and svhn/test_32x32.mat",
+        homepage="http://ufldl.stanford.edu/housenumbers/",
+        download_fn=_download_svhn,
+        kind="disk",
+        loader=load_svhn,
+    ),
+    DatasetEntry(
+        name="cifar100",
+        group="natural",
+        description="CIFAR-100: 100 object classes, 32x32 (VTAB natural)",
+        num_classes=100,
+        files=("cifar-100-binary/train.bin", "cifar-100-binary/test.bin", "cifar-100-binary/fine_label_names.txt"),
+        layout="cifar-100-binary/{train,test}.bin and cifar-100-binary/fine_label_names.txt (the binary version)",
+        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+        download_fn=_download_cifar100,
+        kind="disk",
+        loader=load_cifar100,
+    ),
+    DatasetEntry(
+        name="eurosat",
+        group="specialized",
+        description="EuroSAT RGB: 10 land-use classes from Sentinel-2, 64x64 (VTAB specialized)",
+        num_classes=10,
+        files=("eurosat/2750",),
+        layout="eurosat/2750/<class>/<image>.jpg",
+        homepage="https://github.com/phelber/eurosat",
+        download_fn=_download_eurosat,
+        kind="disk",
+        loader=load_eurosat,
+    ),
+)

@@ -1,4 +1,4 @@
-"""The name -> function table of ensemble-weight methods, filled by ``@register_weights``."""
+"""The table of ensemble-weight methods (a :class:`~promptkit.plugins.Registry`)."""
 
 from __future__ import annotations
 
@@ -9,37 +9,29 @@ from torch import Tensor
 
 from promptkit.ensemble.objective import SourceFeatures, SourceInput, prepare_sources
 from promptkit.ensemble.result import AlphaResult
-from promptkit.errors import UsageError, format_choices
+from promptkit.errors import UsageError
+from promptkit.plugins import Registry
 
 __all__ = ["WEIGHT_METHODS", "WeightMethod", "ensemble_weights", "get_weight_method", "register_weights"]
 
 WeightMethod = Callable[..., AlphaResult]
 """``fn(sources: SourceFeatures, *, lam: float = 0.0, **options) -> AlphaResult``."""
 
-# name -> method; filled by the decorators in weights.py and baselines.py.
-WEIGHT_METHODS: dict[str, WeightMethod] = {}
-
-
-def _canonical(name: str) -> str:
-    # CLI spelling uses hyphens, Python identifiers use underscores: accept both.
-    return name.strip().lower().replace("_", "-")
+# name -> method; the built-ins (weights.py, baselines.py) are listed in promptkit/builtins.py.
+WEIGHT_METHODS: Registry[WeightMethod] = Registry(
+    "ensemble weight method", home=__name__, listing="promptkit plugins weights"
+)
 
 
 def register_weights(name: str) -> Callable[[WeightMethod], WeightMethod]:
     """Register a weight method under ``name`` (hyphenated, lower case).
 
+    Every weight method is also an ensemble method (``promptkit ensemble --method NAME``).
+
     Raises:
         ValueError: the name is already taken (a programming error, not a user error).
     """
-    key = _canonical(name)
-
-    def decorator(fn: WeightMethod) -> WeightMethod:
-        if key in WEIGHT_METHODS:
-            raise ValueError(f"ensemble weight method {key!r} is registered twice")
-        WEIGHT_METHODS[key] = fn
-        return fn
-
-    return decorator
+    return WEIGHT_METHODS.register(name)
 
 
 def get_weight_method(name: str) -> WeightMethod:
@@ -48,11 +40,7 @@ def get_weight_method(name: str) -> WeightMethod:
     Raises:
         UsageError: no method has that name; the message lists the valid ones.
     """
-    key = _canonical(name)
-    if key not in WEIGHT_METHODS:
-        valid = format_choices(sorted(WEIGHT_METHODS))
-        raise UsageError(f"unknown ensemble weight method {name!r}", hint=f"choose {valid}")
-    return WEIGHT_METHODS[key]
+    return WEIGHT_METHODS.lookup(name)
 
 
 def ensemble_weights(

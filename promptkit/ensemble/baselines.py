@@ -1,4 +1,4 @@
-"""Baselines for ensemble weights and source selection (METHOD.md section 6).
+"""Baselines for ensemble weights and source selection (docs/method.md#baselines).
 
 Weight baselines, registered by name next to ``hgprompt`` and returning the same
 :class:`~promptkit.ensemble.result.AlphaResult` (scored with the same objective, so they can be
@@ -23,7 +23,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from promptkit.ensemble._registry import register_weights
 from promptkit.ensemble.objective import SourceFeatures
 from promptkit.ensemble.result import AlphaResult, evaluate_weights
 from promptkit.errors import IncompatibleError, UsageError
@@ -31,7 +30,6 @@ from promptkit.errors import IncompatibleError, UsageError
 __all__ = ["SpotRanking", "best_single_weights", "hscore_weights", "spot_rank", "uniform_weights"]
 
 
-@register_weights("uniform")
 def uniform_weights(sources: SourceFeatures, *, lam: float = 0.0) -> AlphaResult:
     """alpha_i = 1 / K.
 
@@ -43,7 +41,6 @@ def uniform_weights(sources: SourceFeatures, *, lam: float = 0.0) -> AlphaResult
     return evaluate_weights(sources, alpha, method="uniform", lam=lam)
 
 
-@register_weights("hscore-weights")
 def hscore_weights(sources: SourceFeatures, *, lam: float = 0.0) -> AlphaResult:
     """alpha proportional to each source's own shrinkage H-score, clipped at 0.
 
@@ -59,7 +56,6 @@ def hscore_weights(sources: SourceFeatures, *, lam: float = 0.0) -> AlphaResult:
     return evaluate_weights(sources, alpha, method="hscore-weights", lam=lam)
 
 
-@register_weights("best-single")
 def best_single_weights(sources: SourceFeatures, *, lam: float = 0.0) -> AlphaResult:
     """All weight on the source with the highest own shrinkage H-score (the first on ties).
 

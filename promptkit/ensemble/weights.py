@@ -3,7 +3,7 @@
 HGPrompt (Zhang, Cao, Wu, Zhao, Li; AAAI 2026, arXiv 2504.12311) learns weights on the simplex
 that maximize the transferability of the mixed source features (Definition 2) under a
 gradient-alignment regularizer, "in a single forward-backward pass over the features". As
-adopted in METHOD.md section 5 (the paper's body was not available; parts are our
+adopted in docs/method.md#hgprompt (the paper's body was not available; parts are our
 reconstruction): alpha = softmax(w), w = 0 at the start (uniform weights), maximize
 
     T(alpha) / (C - 1) - lam R(alpha)
@@ -28,7 +28,6 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from promptkit.ensemble._registry import register_weights
 from promptkit.ensemble.objective import (
     ObjectiveTerms,
     SourceFeatures,
@@ -71,7 +70,6 @@ def _objective_fn(sources: SourceFeatures, dtype: torch.dtype, steps: int) -> Ca
     return partial(ensemble_objective, work)
 
 
-@register_weights("hgprompt")
 def hgprompt_weights(
     sources: SourceFeatures,
     *,

@@ -11,7 +11,7 @@ sample     SPT: m target tokens drawn uniformly without replacement
 from:<ref> copy of an existing prompt (same backbone and geometry)
 =========  ============================================================================
 
-Add one with ``@register_init("name")`` in a module imported below.
+The built-ins are listed in promptkit/builtins.py; add one with ``@register_init("name")``.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from torch import Tensor, nn
 from promptkit.backbone import Backbone
 from promptkit.errors import UsageError, format_choices
 from promptkit.identity import PromptGeometry
-from promptkit.inits import existing, spt, vpt  # noqa: F401  (importing registers the inits)
 from promptkit.inits._registry import INITS, InitContext, InitSpec, PromptSource, register_init
 from promptkit.inits.kmeans import kmeans
-from promptkit.inits.spt import collect_layer_tokens, reduce_tokens, sample_images
+from promptkit.inits.spt import collect_layer_tokens, sample_images
 from promptkit.inits.vpt import vpt_uniform_bound
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "init_prompt",
     "init_spec",
     "kmeans",
-    "reduce_tokens",
     "register_init",
     "sample_images",
     "vpt_uniform_bound",
@@ -46,7 +44,7 @@ __all__ = [
 
 def available_inits() -> list[str]:
     """Registered init names (``from`` is used as ``from:<ref>``)."""
-    return sorted(INITS)
+    return INITS.names()
 
 
 def init_spec(name: str) -> InitSpec:
@@ -59,7 +57,7 @@ def init_spec(name: str) -> InitSpec:
     if base not in INITS:
         raise UsageError(f"unknown prompt init {name!r}",
                          hint=f"choose {format_choices([*sorted(set(INITS) - {'from'}), 'from:<ref>'])}")
-    return INITS[base]
+    return INITS.lookup(base)
 
 
 def init_prompt(

@@ -1,4 +1,4 @@
-"""The name -> function table of prompt initializations, filled by the ``@register_init`` decorator."""
+"""The table of prompt initializations (a :class:`~promptkit.plugins.Registry` of :class:`InitSpec`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from promptkit.identity import BackboneIdentity, PromptGeometry
+from promptkit.plugins import Registry, canonical_name
 
-__all__ = ["INITS", "InitContext", "InitSpec", "PromptSource", "register_init"]
+__all__ = ["INITS", "InitContext", "InitSpec", "PromptSource", "init_spec_of", "register_init"]
 
 
 class PromptSource(NamedTuple):
@@ -50,7 +51,20 @@ class InitSpec:
     summary: str
 
 
-INITS: dict[str, InitSpec] = {}
+def _spec_summary(spec: InitSpec) -> str:
+    return spec.summary
+
+
+# name -> spec; the built-ins are listed in promptkit/builtins.py.
+INITS: Registry[InitSpec] = Registry(
+    "prompt init", home=__name__, listing="promptkit plugins inits", summarize=_spec_summary
+)
+
+
+def init_spec_of(name: str, fn: InitFn, *, needs_images: bool = False, needs_source: bool = False) -> InitSpec:
+    """The spec of ``fn(ctx) -> (L, m, d) tensor``; its summary is the docstring's first line."""
+    summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+    return InitSpec(canonical_name(name), fn, needs_images, needs_source, summary)
 
 
 def register_init(
@@ -59,10 +73,7 @@ def register_init(
     """Register ``fn(ctx) -> (L, m, d) tensor`` under ``name`` (timm's registry pattern)."""
 
     def deco(fn: InitFn) -> InitFn:
-        if name in INITS:
-            raise ValueError(f"prompt init {name!r} is already registered")
-        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        INITS[name] = InitSpec(name, fn, needs_images, needs_source, summary)
+        INITS.add(name, init_spec_of(name, fn, needs_images=needs_images, needs_source=needs_source))
         return fn
 
     return deco

@@ -10,12 +10,11 @@ from torch import Tensor
 
 from promptkit.errors import UsageError
 from promptkit.identity import check_compatible
-from promptkit.inits._registry import InitContext, register_init
+from promptkit.inits._registry import InitContext
 
 __all__: list[str] = []
 
 
-@register_init("from", needs_source=True)
 def from_init(ctx: InitContext) -> Tensor:
     """Copy of an existing prompt of the same backbone and geometry."""
     src = ctx.source

@@ -9,17 +9,20 @@ windowed mean or max pooling, or uniform sampling. Shallow prompts use layer 0 o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from promptkit.errors import UsageError
-from promptkit.inits._registry import InitContext, register_init
+from promptkit.inits._registry import InitContext
 from promptkit.inits.kmeans import kmeans
 
-__all__ = ["KMEANS_ITERS", "collect_layer_tokens", "reduce_tokens", "sample_images"]
+__all__ = [
+    "KMEANS_ITERS", "Reduction", "collect_layer_tokens", "kmeans_init", "kmeans_tokens", "max_init", "max_windows",
+    "mean_init", "mean_windows", "sample_images", "sample_init", "sample_tokens",
+]
 
 KMEANS_ITERS = 20  # fixed budget: cost is iters * (N * n) * m * d multiply-adds per layer
 
@@ -61,39 +64,45 @@ def collect_layer_tokens(
     return [torch.cat(out[i]) for i in layers]
 
 
-def reduce_tokens(tokens: Tensor, m: int, method: str, *, generator: torch.Generator) -> Tensor:
-    """Reduce one layer's tokens to ``m`` prototype vectors (SPT, ICML 2024).
+def _flat(tokens: Tensor, m: int) -> Tensor:
+    flat = tokens.reshape(-1, tokens.shape[-1])  # (N * n, d)
+    _need(flat.shape[0], m, "tokens")
+    return flat
 
-    Args:
-        tokens: tokens of ``N`` images, ``n`` per image.
-        m: prompt length.
-        method: ``"kmeans"`` (centroids), ``"mean"`` / ``"max"`` (pool windows of ``n // m``
-            consecutive tokens of each image, keep ``m`` pooled vectors at random),
-            ``"sample"`` (``m`` tokens uniformly without replacement).
-        generator: seeded; the only source of randomness.
 
-    Shape:
-        - tokens: ``(N, n, d)``
-        - output: ``(m, d)``
-    """
+def kmeans_tokens(tokens: Tensor, m: int, *, generator: torch.Generator) -> Tensor:
+    """``m`` k-means centroids of all the tokens (``(N, n, d)`` -> ``(m, d)``)."""
+    return kmeans(_flat(tokens, m), m, iters=KMEANS_ITERS, generator=generator)
+
+
+def _pooled_windows(tokens: Tensor, m: int, pool: str, generator: torch.Generator) -> Tensor:
     num, n, d = tokens.shape
-    if method == "kmeans":
-        flat = tokens.reshape(-1, d)
-        _need(flat.shape[0], m, "tokens")
-        return kmeans(flat, m, iters=KMEANS_ITERS, generator=generator)
-    if method in ("mean", "max"):
-        w = max(1, n // m)  # window size
-        nw = n // w  # whole windows per image; leftover tokens are dropped
-        windows = tokens[:, :nw * w].reshape(num, nw, w, d)  # (N, nw, w, d)
-        pooled = windows.mean(2) if method == "mean" else windows.amax(2)  # (N, nw, d)
-        pooled = pooled.reshape(-1, d)
-        _need(pooled.shape[0], m, "pooled windows")
-        return pooled[torch.randperm(pooled.shape[0], generator=generator)[:m]]
-    if method == "sample":
-        flat = tokens.reshape(-1, d)
-        _need(flat.shape[0], m, "tokens")
-        return flat[torch.randperm(flat.shape[0], generator=generator)[:m]]
-    raise UsageError(f"unknown SPT reduction {method!r}")
+    w = max(1, n // m)  # window size
+    nw = n // w  # whole windows per image; leftover tokens are dropped
+    windows = tokens[:, :nw * w].reshape(num, nw, w, d)  # (N, nw, w, d)
+    pooled = (windows.mean(2) if pool == "mean" else windows.amax(2)).reshape(-1, d)  # (N * nw, d)
+    _need(pooled.shape[0], m, "pooled windows")
+    return pooled[torch.randperm(pooled.shape[0], generator=generator)[:m]]
+
+
+def mean_windows(tokens: Tensor, m: int, *, generator: torch.Generator) -> Tensor:
+    """Mean-pool windows of ``n // m`` consecutive tokens of each image, keep ``m`` at random."""
+    return _pooled_windows(tokens, m, "mean", generator)
+
+
+def max_windows(tokens: Tensor, m: int, *, generator: torch.Generator) -> Tensor:
+    """Max-pool windows of ``n // m`` consecutive tokens of each image, keep ``m`` at random."""
+    return _pooled_windows(tokens, m, "max", generator)
+
+
+def sample_tokens(tokens: Tensor, m: int, *, generator: torch.Generator) -> Tensor:
+    """``m`` tokens drawn uniformly without replacement."""
+    flat = _flat(tokens, m)
+    return flat[torch.randperm(flat.shape[0], generator=generator)[:m]]
+
+
+Reduction = Callable[..., Tensor]
+"""``reduce(tokens (N, n, d), m, *, generator) -> (m, d)``: one layer's tokens to ``m`` prototypes (SPT)."""
 
 
 def sample_images(dataset: Dataset, count: int, *, seed: int) -> Tensor:
@@ -113,34 +122,30 @@ def _need(have: int, m: int, what: str) -> None:
                          hint="use more images for the init or a shorter prompt")
 
 
-def _spt(ctx: InitContext, method: str) -> Tensor:
+def _spt(ctx: InitContext, reduce: Reduction, name: str) -> Tensor:
     if ctx.images is None or ctx.images.shape[0] == 0:
-        raise UsageError(f"the {method!r} init needs target training images",
+        raise UsageError(f"the {name!r} init needs target training images",
                          hint="pass images= (a sample of the target's training set)")
     layers = list(range(ctx.geometry.layers))
     per_layer = collect_layer_tokens(ctx.vit, ctx.images, layers, batch_size=ctx.batch_size)
-    return torch.stack([reduce_tokens(t, ctx.geometry.length, method, generator=ctx.generator) for t in per_layer])
+    return torch.stack([reduce(t, ctx.geometry.length, generator=ctx.generator) for t in per_layer])
 
 
-@register_init("kmeans", needs_images=True)
 def kmeans_init(ctx: InitContext) -> Tensor:
     """SPT: k-means centroids of the target's tokens entering each layer."""
-    return _spt(ctx, "kmeans")
+    return _spt(ctx, kmeans_tokens, "kmeans")
 
 
-@register_init("mean", needs_images=True)
 def mean_init(ctx: InitContext) -> Tensor:
     """SPT: mean-pooled windows of the target's tokens, m kept at random."""
-    return _spt(ctx, "mean")
+    return _spt(ctx, mean_windows, "mean")
 
 
-@register_init("max", needs_images=True)
 def max_init(ctx: InitContext) -> Tensor:
     """SPT: max-pooled windows of the target's tokens, m kept at random."""
-    return _spt(ctx, "max")
+    return _spt(ctx, max_windows, "max")
 
 
-@register_init("sample", needs_images=True)
 def sample_init(ctx: InitContext) -> Tensor:
     """SPT: m of the target's tokens drawn uniformly without replacement."""
-    return _spt(ctx, "sample")
+    return _spt(ctx, sample_tokens, "sample")

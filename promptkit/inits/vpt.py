@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from promptkit.inits._registry import InitContext, register_init
+from promptkit.inits._registry import InitContext
 
 __all__ = ["vpt_uniform_bound"]
 
@@ -20,7 +20,6 @@ def vpt_uniform_bound(patch_size: tuple[int, int], width: int) -> float:
     return math.sqrt(6.0 / (3 * patch_size[0] * patch_size[1] + width))
 
 
-@register_init("random")
 def random_init(ctx: InitContext) -> Tensor:
     """VPT uniform init in [-v, v], v = sqrt(6 / (3 p^2 + d))."""
     v = vpt_uniform_bound(tuple(ctx.vit.patch_embed.patch_size), ctx.geometry.width)

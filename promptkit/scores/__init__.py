@@ -1,7 +1,7 @@
 """Transferability scores: how well frozen features suit a labelled target task.
 
 One module per metric, each a pure torch function ``fn(features (N, d), labels (N,)) ->
-scalar tensor`` (float64 inside, higher is better) that registers itself in :data:`SCORES`:
+scalar tensor`` (float64 inside, higher is better), listed in :data:`SCORES` by promptkit/builtins.py:
 
 - ``hscore``: H-score (Bao et al., ICIP 2019), differentiable.
 - ``shrinkage-hscore``: Ledoit-Wolf shrinkage H-score (Ibrahim et al., arXiv 2110.06893),

@@ -1,4 +1,4 @@
-"""The table of transferability scores: each metric module registers itself by decorator."""
+"""The table of transferability scores (a :class:`~promptkit.plugins.Registry`)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,15 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor
 
-from promptkit.errors import UsageError, format_choices
+from promptkit.plugins import Registry, canonical_name
 
 __all__ = ["SCORES", "ScoreFn", "get_score", "is_differentiable", "register_score", "score_all"]
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 """``fn(features (N, d), labels (N,)) -> scalar tensor``; higher means more transferable."""
 
-# name -> score function; filled by the @register_score decorators in the metric modules.
-SCORES: dict[str, ScoreFn] = {}
-# names whose function is differentiable w.r.t. the features (the ensemble optimizes through them).
-_DIFFERENTIABLE: set[str] = set()
-
-
-def _canonical(name: str) -> str:
-    # CLI spelling uses hyphens, Python identifiers use underscores: accept both.
-    return name.strip().lower().replace("_", "-")
+# name -> score function; the built-ins are listed in promptkit/builtins.py.
+SCORES: Registry[ScoreFn] = Registry("score", home=__name__, listing="promptkit plugins scores")
 
 
 def register_score(name: str, *, differentiable: bool) -> Callable[[ScoreFn], ScoreFn]:
@@ -34,17 +27,7 @@ def register_score(name: str, *, differentiable: bool) -> Callable[[ScoreFn], Sc
     Raises:
         ValueError: the name is already taken (a programming error, not a user error).
     """
-    key = _canonical(name)
-
-    def decorator(fn: ScoreFn) -> ScoreFn:
-        if key in SCORES:
-            raise ValueError(f"score {key!r} is registered twice")
-        SCORES[key] = fn
-        if differentiable:
-            _DIFFERENTIABLE.add(key)
-        return fn
-
-    return decorator
+    return SCORES.register(name, differentiable=differentiable)
 
 
 def get_score(name: str) -> ScoreFn:
@@ -53,17 +36,12 @@ def get_score(name: str) -> ScoreFn:
     Raises:
         UsageError: no score has that name; the message lists the valid ones.
     """
-    key = _canonical(name)
-    if key not in SCORES:
-        valid = format_choices(sorted(SCORES))
-        raise UsageError(f"unknown score {name!r}", hint=f"choose {valid}")
-    return SCORES[key]
+    return SCORES.lookup(name)
 
 
 def is_differentiable(name: str) -> bool:
     """Whether the score ``name`` can be optimized through (gradients w.r.t. the features)."""
-    get_score(name)
-    return _canonical(name) in _DIFFERENTIABLE
+    return bool(SCORES.meta(name).get("differentiable", False))
 
 
 def score_all(features: Tensor, labels: Tensor, names: Sequence[str] | None = None) -> dict[str, float]:
@@ -80,6 +58,6 @@ def score_all(features: Tensor, labels: Tensor, names: Sequence[str] | None = No
     Shape:
         features: (N, d); labels: (N,).
     """
-    keys = sorted(SCORES) if names is None else [_canonical(n) for n in names]
+    keys = SCORES.names() if names is None else [canonical_name(n) for n in names]
     fns = [get_score(k) for k in keys]  # fail on a bad name before any computation
     return {k: float(fn(features, labels).detach()) for k, fn in zip(keys, fns)}

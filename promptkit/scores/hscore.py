@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 from promptkit.scores._inputs import ScoreInputs, check_score_inputs
-from promptkit.scores._registry import register_score
 
 __all__ = ["PINV_RTOL", "between_class_covariance", "hscore"]
 
@@ -47,7 +46,6 @@ def between_class_covariance(inputs: ScoreInputs) -> Tensor:
     return weighted.T @ diff / (inputs.num_samples - 1)
 
 
-@register_score("hscore", differentiable=True)
 def hscore(features: Tensor, labels: Tensor) -> Tensor:
     """H-score of features for a labelled target task (Bao et al., ICIP 2019).
 

@@ -22,7 +22,6 @@ import torch
 from torch import Tensor
 
 from promptkit.scores._inputs import check_score_inputs
-from promptkit.scores._registry import register_score
 
 __all__ = ["logme"]
 
@@ -73,7 +72,6 @@ def _class_evidence(u: Tensor, sigma: Tensor, y: Tensor, dim: int) -> Tensor:
     return evidence / n
 
 
-@register_score("logme", differentiable=False)
 def logme(features: Tensor, labels: Tensor) -> Tensor:
     """LogME of features for a classification target (You et al., ICML 2021).
 

@@ -23,7 +23,6 @@ import torch
 from torch import Tensor
 
 from promptkit.scores._inputs import check_score_inputs
-from promptkit.scores._registry import register_score
 from promptkit.scores.hscore import between_class_covariance
 
 __all__ = ["ledoit_wolf_shrinkage", "shrinkage_hscore"]
@@ -66,7 +65,6 @@ def ledoit_wolf_shrinkage(features: Tensor) -> Tensor:
     return torch.minimum(b2, d2) / d2
 
 
-@register_score("shrinkage-hscore", differentiable=True)
 def shrinkage_hscore(features: Tensor, labels: Tensor) -> Tensor:
     """Shrinkage H-score (Ibrahim et al., arXiv 2110.06893).
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from promptkit.backbone import Backbone, register_backbone
+from promptkit.backbone import Backbone
 from promptkit.errors import WeightsError
 
 __all__ = ["ZOO_ASSETS", "ZOO_BACKBONE", "ZOO_BACKBONE_DIR", "ZOO_COLLECTION_DIR", "load_zoo_backbone"]
@@ -24,7 +24,6 @@ ZOO_COLLECTION_DIR = ZOO_ASSETS / "registry"  # the built-in collection (a read-
 PRETRAINED_TAG = "promptkit-zoo"
 
 
-@register_backbone(ZOO_BACKBONE)
 def load_zoo_backbone(
     *, weights: str | os.PathLike[str] | None = None, pretrained: bool = True, folder: Path | None = None, **_: Any
 ) -> Backbone:

@@ -19,17 +19,20 @@ This module imports torch only inside :func:`generate`, so listing :data:`TASKS`
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from promptkit.errors import DatasetNotFoundError, UsageError
+from promptkit.plugins import Registry
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SPLITS", "SPLIT_SIZES", "TASKS", "Generator", "TaskSpec", "derive_seed", "generate", "register"]
+__all__ = [
+    "GENERATORS", "SPLITS", "SPLIT_SIZES", "TASKS", "Generator", "TaskGenerator", "TaskSpec", "derive_seed",
+    "generate", "register",
+]
 
 Group = Literal["natural", "specialized", "structured"]
 # (labels, generator) -> float images in [0, 1], (N, 3, 32, 32); labels are chosen by the suite.
@@ -141,20 +144,30 @@ _SPECS = (
 
 TASKS: dict[str, TaskSpec] = {s.name: s for s in _SPECS}
 
-_GENERATORS: dict[str, Generator] = {}
-_TASK_MODULES = ("promptkit.zoo.tasks.natural", "promptkit.zoo.tasks.specialized", "promptkit.zoo.tasks.structured")
+# task name -> image generator; the built-ins (promptkit/zoo/tasks/) are listed in promptkit/builtins.py.
+GENERATORS: Registry[Generator] = Registry("zoo task generator", home=__name__)
 
 
 def register(name: str) -> Callable[[Generator], Generator]:
     """Register the image generator of task ``name`` (a key of :data:`TASKS`)."""
     if name not in TASKS:
         raise KeyError(f"no TaskSpec for {name!r}")
+    return GENERATORS.register(name)
 
-    def deco(fn: Generator) -> Generator:
-        _GENERATORS[name] = fn
-        return fn
 
-    return deco
+class TaskGenerator:
+    """``generate(task, split, *, seed)`` bound to one task, for the dataset catalog.
+
+    A class rather than a closure so its qualified name, recorded in a dataset's provenance,
+    is stable: ``zoo.generate[<task>]``.
+    """
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+        self.__qualname__ = f"zoo.generate[{task}]"
+
+    def __call__(self, split: str, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return generate(self.task, split, seed=seed)
 
 
 def derive_seed(*parts: object) -> int:
@@ -205,9 +218,7 @@ def generate(task: str, split: str, *, seed: int = 0, n: int | None = None) -> t
     size = SPLIT_SIZES[split] if n is None else n
     if size <= 0:
         raise UsageError(f"n must be positive, got {size}")
-    for module in _TASK_MODULES:
-        importlib.import_module(module)
-    spec, fn = TASKS[task], _GENERATORS[task]
+    spec, fn = TASKS[task], GENERATORS.lookup(task)
     gen = torch.Generator().manual_seed(derive_seed(task, split, seed))
     labels = _balanced_labels(size, spec.num_classes, gen)
     images = [fn(labels[i : i + _CHUNK], gen) for i in range(0, size, _CHUNK)]

@@ -1,4 +1,4 @@
-"""Image generators of the suite's tasks, registered into :mod:`promptkit.zoo.suite` on import."""
+"""Image generators of the suite's tasks, listed in :data:`promptkit.zoo.suite.GENERATORS` by promptkit/builtins.py."""
 
 from __future__ import annotations
 

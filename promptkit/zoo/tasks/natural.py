@@ -23,7 +23,7 @@ from promptkit.zoo.draw import (
 )
 from promptkit.zoo.font import DIGITS
 from promptkit.zoo.scenes import background, contrasting, mix
-from promptkit.zoo.suite import TASKS, register
+from promptkit.zoo.suite import TASKS
 from promptkit.zoo.textures import texture_field
 
 __all__: list[str] = []
@@ -47,7 +47,6 @@ def _illuminate(images: torch.Tensor, gen: torch.Generator, amount: float) -> to
     return images * (1 + g * (x * torch.cos(a) + y * torch.sin(a)))
 
 
-@register("zoo-textures")
 def textures(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     # drawn at twice the size and box-filtered by finish(): fine periodic patterns need it
@@ -61,7 +60,6 @@ def textures(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return finish(img, gen, noise=(0.01, 0.08))
 
 
-@register("zoo-digits")
 def digits(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bank = glyph_bank("".join(DIGITS))
@@ -101,7 +99,6 @@ def digits(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return finish(img, gen, noise=(0.01, 0.06))
 
 
-@register("zoo-objects")
 def objects(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bank = shape_bank()

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from promptkit.zoo.draw import CANVAS, blur, coords, finish, fractal_noise, hsv_to_rgb, randint, uniform
 from promptkit.zoo.scenes import blobs, mix
-from promptkit.zoo.suite import register
 from promptkit.zoo.textures import TEXTURES, texture_field
 
 __all__: list[str] = []
@@ -47,7 +46,6 @@ _TISSUE = {
 }
 
 
-@register("zoo-cells")
 def cells(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     stain = uniform(gen, n, -0.04, 0.04)  # stain batch effect: shifts every hue of the slide
@@ -94,7 +92,6 @@ def cells(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 _GRADES = ((0, 1), (2, 4), (5, 8), (9, 13), (14, 20))  # lesion counts per grade (inclusive)
 
 
-@register("zoo-retina")
 def retina(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     y, x = coords(CANVAS)
@@ -263,7 +260,6 @@ def _sea(gen: torch.Generator, n: int) -> torch.Tensor:
     return water * (1 - land) + _herbaceous(gen, n) * land
 
 
-@register("zoo-landuse")
 def landuse(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
 

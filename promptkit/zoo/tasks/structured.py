@@ -23,7 +23,7 @@ from promptkit.zoo.draw import (
 )
 from promptkit.zoo.render3d import TOYS, render_toys
 from promptkit.zoo.scenes import background, contrasting, mix
-from promptkit.zoo.suite import TASKS, register
+from promptkit.zoo.suite import TASKS
 
 __all__: list[str] = []
 
@@ -38,7 +38,6 @@ def _pick(gen: torch.Generator, n: int, choices: tuple[int, ...]) -> torch.Tenso
     return torch.tensor(choices)[randint(gen, n, 0, len(choices))]
 
 
-@register("zoo-count")
 def count(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     k = labels + 3
@@ -61,7 +60,6 @@ def count(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 _DEPTH = (1.25, 6.0)  # nearest and farthest depth on the ground plane
 
 
-@register("zoo-distance")
 def distance(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bins = TASKS["zoo-distance"].num_classes
@@ -107,7 +105,6 @@ def _sprite(gen: torch.Generator, shapes: torch.Tensor, cx, cy, scale, angle) ->
     return finish(img.expand(n, 3, CANVAS, CANVAS), gen, noise=(0.0, 0.04))
 
 
-@register("zoo-location")
 def location(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bins = TASKS["zoo-location"].num_classes
@@ -123,7 +120,6 @@ def location(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     )
 
 
-@register("zoo-orientation")
 def orientation(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bins = TASKS["zoo-orientation"].num_classes
@@ -158,7 +154,6 @@ def _toys(gen: torch.Generator, azimuth: torch.Tensor, elevation: torch.Tensor) 
     return finish(img, gen, noise=(0.0, 0.04))
 
 
-@register("zoo-azimuth")
 def azimuth(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bins = TASKS["zoo-azimuth"].num_classes
@@ -166,7 +161,6 @@ def azimuth(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return _toys(gen, az, uniform(gen, n, math.radians(5), math.radians(65)))
 
 
-@register("zoo-elevation")
 def elevation(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     n = labels.shape[0]
     bins = TASKS["zoo-elevation"].num_classes

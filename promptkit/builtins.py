@@ -1,0 +1,116 @@
+"""Every built-in plugin of promptkit, registered explicitly, in one place.
+
+Each table (:class:`~promptkit.plugins.Registry`) is filled here, from the modules that define
+its entries, the first time the table is read; the modules themselves register nothing. To
+add a built-in, write it beside its kind and add one line to the matching function below; it
+then appears in every command that offers that kind of choice (``promptkit plugins`` lists
+them all).
+
+The imports sit inside the functions so that filling one table loads only what that table
+needs (looking up a score does not import the zoo or the training loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from promptkit.plugins import Registry
+
+__all__ = ["register_builtins"]
+
+
+def _backbones(table: Registry[Any]) -> None:
+    from promptkit.zoo.backbone import ZOO_BACKBONE, load_zoo_backbone
+
+    table.add(ZOO_BACKBONE, load_zoo_backbone)
+
+
+def _inits(table: Registry[Any]) -> None:
+    from promptkit.inits import existing, spt, vpt  # the modules
+    from promptkit.inits._registry import init_spec_of
+
+    for name, fn, needs_images, needs_source in (
+        ("random", vpt.random_init, False, False),
+        ("kmeans", spt.kmeans_init, True, False),
+        ("mean", spt.mean_init, True, False),
+        ("max", spt.max_init, True, False),
+        ("sample", spt.sample_init, True, False),
+        ("from", existing.from_init, False, True),
+    ):
+        table.add(name, init_spec_of(name, fn, needs_images=needs_images, needs_source=needs_source))
+
+
+def _scores(table: Registry[Any]) -> None:
+    from promptkit.scores.hscore import hscore
+    from promptkit.scores.logme import logme
+    from promptkit.scores.shrinkage import shrinkage_hscore
+
+    table.add("hscore", hscore, differentiable=True)
+    table.add("shrinkage-hscore", shrinkage_hscore, differentiable=True)
+    table.add("logme", logme, differentiable=False)
+
+
+def _weight_methods(table: Registry[Any]) -> None:
+    from promptkit.ensemble import baselines, weights  # the modules, not the package's re-exports
+
+    table.add("hgprompt", weights.hgprompt_weights)
+    table.add("uniform", baselines.uniform_weights)
+    table.add("hscore-weights", baselines.hscore_weights)
+    table.add("best-single", baselines.best_single_weights)
+
+
+def _datasets(table: Registry[Any]) -> None:
+    from promptkit.data import vtab
+    from promptkit.data.catalog import add_dataset, register_generated
+    from promptkit.zoo import suite
+
+    for entry in vtab.ENTRIES:
+        add_dataset(entry)
+    for spec in suite.TASKS.values():
+        register_generated(
+            spec.name, suite.TaskGenerator(spec.name), group=spec.group, description=spec.description,
+            num_classes=spec.num_classes, class_names=spec.class_names,
+        )
+
+
+def _zoo_generators(table: Registry[Any]) -> None:
+    from promptkit.zoo.tasks import natural, specialized, structured
+
+    for name, fn in (
+        ("zoo-textures", natural.textures),
+        ("zoo-digits", natural.digits),
+        ("zoo-objects", natural.objects),
+        ("zoo-cells", specialized.cells),
+        ("zoo-retina", specialized.retina),
+        ("zoo-landuse", specialized.landuse),
+        ("zoo-count", structured.count),
+        ("zoo-distance", structured.distance),
+        ("zoo-location", structured.location),
+        ("zoo-orientation", structured.orientation),
+        ("zoo-azimuth", structured.azimuth),
+        ("zoo-elevation", structured.elevation),
+    ):
+        table.add(name, fn)
+
+
+# the module that defines a table (its ``home``) -> the function that fills it
+_FILLERS: dict[str, Callable[[Registry[Any]], None]] = {
+    "promptkit.backbone": _backbones,
+    "promptkit.inits._registry": _inits,
+    "promptkit.scores._registry": _scores,
+    "promptkit.ensemble._registry": _weight_methods,
+    "promptkit.data.catalog": _datasets,
+    "promptkit.zoo.suite": _zoo_generators,
+}
+
+
+def register_builtins(table: Registry[Any]) -> None:
+    """Fill ``table`` with its built-in entries (called once per table, before its first read).
+
+    Only promptkit's own tables are filled (found by the module that defines them); any other
+    registry, a user's, starts empty.
+    """
+    filler = _FILLERS.get(table.home)
+    if filler is not None:
+        filler(table)
