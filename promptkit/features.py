@@ -11,7 +11,6 @@ deleted and recomputed, never trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from promptkit._io import promptkit_home, write_atomic
 from promptkit.device import autocast, loader_kwargs, resolve_device
+from promptkit.digest import bytes_sha256, tensor_sha256
 from promptkit.prompted import PromptedViT
 
 __all__ = ["FeatureCache", "cache_key", "default_cache_dir", "extract_features"]
@@ -111,16 +111,12 @@ def cache_key(
         "pooling": pooling,
         "precision": precision,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return bytes_sha256(json.dumps(parts, sort_keys=True).encode())
 
 
 def _content_sha256(features: Tensor, labels: Tensor) -> str:
-    h = hashlib.sha256()
-    for t in (features, labels):
-        t = t.contiguous()
-        h.update(f"{t.dtype}:{tuple(t.shape)}:".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    """The digest a cache entry records: the ``"typed"`` encoding of :func:`promptkit.digest.tensor_sha256`."""
+    return tensor_sha256([features, labels], encoding="typed")
 
 
 class FeatureCache:

@@ -23,7 +23,6 @@ the prompt and the linear head are trainable.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Literal
 
@@ -32,6 +31,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from promptkit.backbone import Backbone
+from promptkit.digest import tensor_sha256
 from promptkit.errors import IncompatibleError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry, check_compatible
 
@@ -43,14 +43,13 @@ Mode = Literal["shallow", "deep"]
 def prompt_sha256(prompt: Tensor | None, mode: str = "shallow") -> str:
     """SHA-256 of a prompt's values, shape and mode; ``"none"`` for no prompt (``m = 0``).
 
-    Values are hashed as float32 so that the same prompt on any device hashes the same.
+    Values are hashed as float32 so that the same prompt on any device hashes the same: the
+    ``"values"`` encoding of :func:`promptkit.digest.tensor_sha256` after the prefix
+    ``f"{mode}:{shape}:"``.
     """
     if prompt is None or prompt.numel() == 0:
         return "none"
-    t = prompt.detach().to("cpu", torch.float32).contiguous()
-    h = hashlib.sha256(f"{mode}:{tuple(t.shape)}:".encode())
-    h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    return tensor_sha256([prompt], encoding="values", prefix=f"{mode}:{tuple(prompt.shape)}:")
 
 
 def prompted_tokens(

@@ -22,13 +22,13 @@ starting at ``log alpha``, and are tuned with the members and the head.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from promptkit.backbone import Backbone
+from promptkit.digest import tensor_sha256
 from promptkit.errors import IncompatibleError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.prompted import prompted_tokens
@@ -144,11 +144,13 @@ class PromptedEnsemble(nn.Module):
         return self.fixed_alpha
 
     def prompt_sha256(self) -> str:
-        """SHA-256 of everything the mixed features depend on: members, alpha, statistics, mode."""
-        h = hashlib.sha256(f"ensemble:{self.mode}:{tuple(self.members.shape)}:".encode())
-        for t in (self.members, self.alpha, self.mean, self.std):
-            h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-        return h.hexdigest()
+        """SHA-256 of everything the mixed features depend on: members, alpha, statistics, mode.
+
+        The ``"values"`` encoding of :func:`promptkit.digest.tensor_sha256` of (members, alpha,
+        mean, std) after the prefix ``f"ensemble:{mode}:{members shape}:"``.
+        """
+        return tensor_sha256([self.members, self.alpha, self.mean, self.std], encoding="values",
+                             prefix=f"ensemble:{self.mode}:{tuple(self.members.shape)}:")
 
     # -- tuning ------------------------------------------------------------------------------
 

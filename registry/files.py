@@ -13,13 +13,13 @@ finiteness, an ensemble's weights and statistics and each member's digest, and t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from promptkit.digest import tensor_sha256
 from promptkit.errors import InvalidAssetError
 
 from .manifest import ALPHA_SUM_ATOL, ENSEMBLE, METADATA_KEY, AssetSpec, Manifest, parse_manifest
@@ -40,7 +40,6 @@ __all__ = [
     "PROMPT",
     "PROMPT_TENSORS",
     "content_digest",
-    "file_sha256",
     "read_header",
     "read_prompt_file",
     "serialize",
@@ -61,29 +60,14 @@ ALLOWED_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype codes of floating p
 _MAX_HEADER = 16 * 1024 * 1024  # a prompt's header is a few KB; refuse absurd sizes before reading them
 
 
-def file_sha256(path: Path, *, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
-    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order.
+    """sha256 over the tensors' names, dtypes, shapes and bytes, in name order (``Manifest.sha256``).
 
-    Independent of the file's metadata, so the same prompt stored under another name, version
-    or embedded manifest has the same digest (``name@sha256:...`` and duplicate detection).
+    The ``"content"`` encoding of :func:`promptkit.digest.tensor_sha256`. Independent of the
+    file's metadata, so the same prompt stored under another name, version or embedded manifest
+    has the same digest (``name@sha256:...`` and duplicate detection).
     """
-    import torch
-
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{tuple(t.shape)}\0".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    return tensor_sha256(tensors, encoding="content")
 
 
 def validate_tensors(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, source: str) -> None:

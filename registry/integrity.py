@@ -6,9 +6,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from promptkit.digest import file_sha256
 from promptkit.errors import IntegrityError, InvalidAssetError
 
-from .files import file_sha256, read_prompt_file
+from .files import read_prompt_file
 from .manifest import parse_manifest
 
 __all__ = ["VerifyIssue", "VerifyReport", "check_version"]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from promptkit._version import __version__
+from promptkit.digest import bytes_sha256
 from promptkit.errors import (
     AssetNotFoundError,
     DigestMismatchError,
@@ -362,7 +363,7 @@ class Registry:
             data = path.read_bytes()
         except FileNotFoundError:
             raise IntegrityError(f"{vref}: stored file {path} is missing", hint="run `promptkit verify`") from None
-        actual = _sha(data)
+        actual = bytes_sha256(data)
         if actual != record["file_sha256"]:
             raise DigestMismatchError(vref, path=str(path), expected=record["file_sha256"], actual=actual)
         tensors, _ = read_prompt_file(path, data=data)
@@ -466,7 +467,7 @@ class Registry:
             stage = self.root / ".staging" / uuid.uuid4().hex
             stage.mkdir(parents=True)
             _fs.write_atomic(stage / FILE_NAME, data)
-            record = {"manifest": json.loads(manifest.model_dump_json()), "file_sha256": _sha(data),
+            record = {"manifest": json.loads(manifest.model_dump_json()), "file_sha256": bytes_sha256(data),
                       "file_size": len(data)}
             _fs.write_json_atomic(stage / RECORD_NAME, record)  # the record is written last
             target = self._user.version_dir(name, version)
@@ -581,12 +582,6 @@ class Registry:
         _fs.write_atomic(out / FILE_NAME, asset.path.read_bytes())
         _fs.write_atomic(out / "manifest.json", (asset.manifest.model_dump_json(indent=2) + "\n").encode())
         return out
-
-
-def _sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def _read_int(path: Path) -> int:
