@@ -3,7 +3,7 @@
 For every target task, the other 11 built-in source prompts are scored on the target's 1,000
 labelled images (train + val) by each transferability metric, and their single-source transfer
 accuracy is measured (a linear probe on target features under that source prompt, tested on
-the target's test split; METHOD.md section 7). The table gives, per target and averaged, the
+the target's test split; docs/method.md#evaluation). The table gives, per target and averaged, the
 Spearman correlation between each metric and transfer accuracy, and how often the top-ranked
 source is the best one. The HGPrompt paper reports 0.808 average Spearman for its learned weights.
 It also gives each target's spread (best minus worst transfer accuracy) and the mean over the

@@ -1,7 +1,8 @@
 """Fixtures for Hub tests: an isolated huggingface_hub environment and the loopback Hub emulator.
 
 A test module loads them with ``pytest_plugins = ["conftest_hub"]``; helpers live in hub_helpers.
-huggingface_hub reads some settings once, at import (HUB.md), so besides the environment the
+huggingface_hub reads some settings once, at import (``HF_ENDPOINT``, ``HF_HUB_OFFLINE`` and
+``HF_HUB_DISABLE_XET`` are copied into ``huggingface_hub.constants``), so besides the environment the
 fixture patches ``huggingface_hub.constants``: Xet off (an LFS upload would otherwise ask for a
 Xet server), offline off, and the stored-token path inside the test's temporary HF_HOME, so no
 test sees the developer's own login or cache.

@@ -1,9 +1,10 @@
 """A loopback stand-in for the Hugging Face Hub, for tests only (stdlib only, in memory, bounded).
 
-No Hub is reachable from our machines and no maintained emulator exists (../shared/docs/HUB.md),
-so the tests run the real ``huggingface_hub`` client against this server on 127.0.0.1 with an
-ephemeral port. It implements just enough of the Hub's HTTP API, with the replies the client
-needs, measured against huggingface_hub 2.4.0 (model repositories only):
+No Hub is reachable from our machines and no maintained emulator exists (``hf-local-hub``, on
+PyPI, needs a Go binary that cannot be built offline), so the tests run the real
+``huggingface_hub`` client against this server on 127.0.0.1 with an ephemeral port. It
+implements just enough of the Hub's HTTP API, with the replies the client needs, measured
+against huggingface_hub 2.4.0 (model repositories only):
 
 =====================================================  ===========================================
 ``POST /api/repos/create``                             create a repo (409 if it exists); the first

@@ -75,7 +75,7 @@ class TestLearnAlpha:
         assert result.transferability == pytest.approx(float(result.source_scores[0]))
 
     def test_method_sanity_check(self) -> None:
-        # METHOD.md section 5: class signal 2, 1 and 0.5 and two pure-noise sources. lambda = 0
+        # docs/method.md#hgprompt-step-4: class signal 2, 1 and 0.5 and two pure-noise sources. lambda = 0
         # puts most weight on the strongest and the mixture beats the best single source;
         # a large lambda pulls alpha towards uniform.
         f, y = _sources(5, [2.0, 1.0, 0.5, 0.0, 0.0], n=200, d=16, c=4, noise=2.0)

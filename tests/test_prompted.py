@@ -1,4 +1,4 @@
-"""Tests for promptkit.prompted: visual prompts on a frozen timm ViT (VPT, METHOD.md section 1)."""
+"""Tests for promptkit.prompted: visual prompts on a frozen timm ViT (VPT, docs/method.md#vpt)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _images(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
 
 
 def _reference_tokens(vit, x, prompt, mode):
-    """Prompted tokens computed directly from timm's own modules (METHOD.md section 1)."""
+    """Prompted tokens computed directly from timm's own modules (docs/method.md#vpt)."""
     n = vit.num_prefix_tokens
     h = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(x))))
     b = x.shape[0]
