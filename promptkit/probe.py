@@ -1,9 +1,9 @@
 """The linear probe: full-batch multinomial logistic regression on frozen features.
 
-Used for single-source transfer accuracy (METHOD.md section 7), for evaluation, and to
+Used for single-source transfer accuracy (docs/method.md#evaluation), for evaluation, and to
 start every trained head from the probe's solution ("linear probing, then fine-tuning";
 Kumar, Raghunathan, Jones, Ma, Liang, ICLR 2022), since a head trained from scratch for a
-few epochs underfits far below the probe (ZOO.md).
+few epochs underfits far below the probe (docs/zoo.md#lesson-2).
 
 The fit is deterministic: standardized features, zero initialization, one torch L-BFGS run
 with strong Wolfe line search on the full batch, no randomness anywhere. The objective is
@@ -214,7 +214,7 @@ def select_l2(
 def probe_accuracy(train_f: Tensor, train_y: Tensor, test_f: Tensor, test_y: Tensor, **kwargs: Any) -> float:
     """Test accuracy of a linear probe fit on the training features.
 
-    The single-source transfer accuracy of METHOD.md section 7: features of the target's
+    The single-source transfer accuracy of docs/method.md#evaluation: features of the target's
     train and test images under one frozen source prompt.
 
     Args:

@@ -1,4 +1,4 @@
-"""Rank source prompts by transferability to a target task (METHOD.md sections 4 and 7).
+"""Rank source prompts by transferability to a target task (docs/method.md#scores and #evaluation).
 
 For every source prompt ``P_i``, the frozen backbone runs on the target's labelled images with
 ``P_i`` inserted; the pooled features are scored by each metric (H-score, shrinkage H-score,

@@ -1,6 +1,6 @@
 """Small statistics for reporting: Spearman rank correlation and mean with standard deviation.
 
-The paper's headline diagnostic (HGPrompt, METHOD.md section 7) is the Spearman correlation
+The paper's headline diagnostic (HGPrompt, docs/method.md#evaluation) is the Spearman correlation
 between learned ensemble weights and single-source transfer accuracies; ties are common
 there (equal accuracies on 200 test images), so ranks are averaged over ties as in
 ``scipy.stats.spearmanr``. NumPy only: scipy is not a runtime dependency.

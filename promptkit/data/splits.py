@@ -5,7 +5,7 @@ Adaptation Benchmark", arXiv 1910.04867): each task gets 800 training and 200 va
 examples drawn from its official training split (from train + val where the dataset defines
 a validation split), and is tested on its full official test split. We draw the 1,000 with a
 fixed seed (VTAB itself takes fixed TFDS slices, which cannot be reproduced from the raw
-files); METHOD.md section 7 repeats every experiment over 3 seeds.
+files); the evaluation protocol (docs/method.md#evaluation) repeats every experiment over 3 seeds.
 
 A fingerprint identifies exactly which examples a split holds and how they are turned into
 tensors; it goes into every asset trained or evaluated on the split and keys the feature

@@ -5,10 +5,11 @@ alpha-weighted sum of the source prompts, then tunes it with a head on the targe
 keeping alpha learnable: P_t = sum_i alpha_i P_i + Delta). A weighted sum of parameters only
 means something when every source was tuned for the same frozen backbone and has the same
 geometry, so :func:`check_sources` refuses anything else before any work starts
-(METHOD.md section 5, step 5).
+(docs/method.md#hgprompt-step-5).
 
-Note the gap METHOD.md warns about: alpha is learned on mixtures of features, but applied to
-prompt parameters; the features under sum_i alpha_i P_i are not sum_i alpha_i f_i.
+Note the gap that docs/method.md#composition-gap describes: alpha is learned on mixtures of
+features, but applied to prompt parameters; the features under sum_i alpha_i P_i are not
+sum_i alpha_i f_i.
 """
 
 from __future__ import annotations

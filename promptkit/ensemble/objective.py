@@ -2,8 +2,9 @@
 
 HGPrompt (Zhang, Cao, Wu, Zhao, Li; AAAI 2026, arXiv 2504.12311), Definition 2: the ensemble
 weights maximize the H-score of the mixed features F_alpha(x) = sum_i alpha_i f_i(x), where
-f_i(x) are the features of target image x under source prompt P_i. METHOD.md section 5 adopts
-the shrinkage H-score (Ibrahim et al., arXiv 2110.06893) and per-source standardization.
+f_i(x) are the features of target image x under source prompt P_i. The reconstruction we adopt
+(docs/method.md#hgprompt) uses the shrinkage H-score (Ibrahim et al., arXiv 2110.06893) and
+per-source standardization.
 
 Speed. Evaluating :func:`promptkit.scores.shrinkage_hscore` on the mixture and letting
 autograd differentiate it costs several d x d solves per step (measured: 0.45-0.8 s per step
@@ -180,8 +181,8 @@ class SourceFeatures:
 def prepare_sources(features: SourceInput, labels: Tensor) -> SourceFeatures:
     """Validate, standardize and precompute per-source statistics for the mixture objective.
 
-    Each source is standardized per dimension, as the same lab's H-ensemble does (METHOD.md
-    section 5, step 1): the sources' feature scales then do not decide the weights.
+    Each source is standardized per dimension, as the same lab's H-ensemble does
+    (docs/method.md#hgprompt-step-1): the sources' feature scales then do not decide the weights.
 
     Args:
         features: K feature matrices (N, d) of the same target images, one per source prompt.
@@ -377,7 +378,7 @@ class ObjectiveTerms(NamedTuple):
 
 
 def ensemble_objective(sources: SourceFeatures, alpha: Tensor, *, lam: float) -> ObjectiveTerms:
-    """HGPrompt's objective T(alpha) / (C - 1) - lam R(alpha) (METHOD.md section 5, step 4).
+    """HGPrompt's objective T(alpha) / (C - 1) - lam R(alpha) (docs/method.md#hgprompt-step-4).
 
     T / (C - 1) lies in [0, 1], so lam weighs R against a fraction of the best possible score.
 

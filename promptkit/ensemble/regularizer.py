@@ -3,7 +3,7 @@
 HGPrompt (Zhang et al., AAAI 2026, arXiv 2504.12311) regularizes the ensemble weights by
 "matching the gradient variances with respect to different source prompts", citing Fishr
 (Rame, Dancette, Cord; ICML 2022), which matches per-domain gradient variances. The paper's
-exact formula was not available; this is METHOD.md section 5's adopted reconstruction, Fishr
+exact formula was not available; this is the reconstruction in docs/method.md#hgprompt-step-3, Fishr
 applied across sources instead of domains:
 
 With a linear head W on F_alpha = sum_i alpha_i f_i and per-sample cross-entropy, the gradient

@@ -38,7 +38,7 @@ class AlphaResult:
         return float(self.source_scores.max())
 
     def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready values, for an asset's lineage (METHOD.md section 5, step 6)."""
+        """Plain JSON-ready values, for an asset's lineage (docs/method.md#hgprompt-step-6)."""
         return {
             "method": self.method,
             "alpha": [float(a) for a in self.alpha],

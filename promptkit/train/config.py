@@ -1,11 +1,11 @@
 """The full configuration of one prompt-tuning run, as a JSON-serialisable dataclass.
 
-Defaults follow the official VPT recipe (Jia et al., ECCV 2022; METHOD.md section 1) where it
+Defaults follow the official VPT recipe (Jia et al., ECCV 2022; docs/method.md#vpt) where it
 applies -- SGD with momentum 0.9, base lr 0.01, weight decay 1e-4, batch 128, 100 epochs,
-cosine schedule after a linear warm-up of 10 % of the epochs -- and ZOO.md's measured lessons
-where VPT's recipe underfits on small tasks: the head starts from the linear-probe solution on
-standardized features (Kumar et al., ICLR 2022) and the best-validation epoch is kept, the
-probe's own starting point included.
+cosine schedule after a linear warm-up of 10 % of the epochs -- and the embedded zoo's measured
+lessons (docs/zoo.md#lesson-2) where VPT's recipe underfits on small tasks: the head starts from
+the linear-probe solution on standardized features (Kumar et al., ICLR 2022) and the
+best-validation epoch is kept, the probe's own starting point included.
 """
 
 from __future__ import annotations

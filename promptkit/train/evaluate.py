@@ -1,9 +1,9 @@
-"""Test accuracy of a prompt on a target task (METHOD.md section 7).
+"""Test accuracy of a prompt on a target task (docs/method.md#evaluation).
 
 With the prompt's own head when that head was trained on this task (same classes, same test
 images, same transform: the test-split fingerprint, or the whole-task fingerprint, matches);
 otherwise with a linear probe fit on the task's training features under the prompt (l2 chosen
-on val), which is the single-source transfer accuracy of METHOD.md section 7.
+on val), which is the single-source transfer accuracy of docs/method.md#evaluation.
 
 An ensemble of prompts (:class:`~promptkit.prompted_ensemble.PromptedEnsemble`: k members whose
 standardized features are mixed by alpha) is evaluated the same way on its mixed features:

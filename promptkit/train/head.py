@@ -1,7 +1,7 @@
 """The trained linear head: a linear map on standardized pooled features.
 
-Standardizing what the head sees makes one learning rate fit every feature dimension (ZOO.md,
-lesson 2); the head starts from the linear-probe solution (Kumar et al., ICLR 2022). For
+Standardizing what the head sees makes one learning rate fit every feature dimension
+(docs/zoo.md#lesson-2); the head starts from the linear-probe solution (Kumar et al., ICLR 2022). For
 storage the standardization is folded into the weights, so a stored head is a plain
 ``W x + b`` on raw pooled features.
 """

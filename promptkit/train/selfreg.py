@@ -1,4 +1,4 @@
-"""Self-regulation while tuning a prompt (PromptSRC; Khattak et al., ICCV 2023; METHOD.md section 3).
+"""Self-regulation while tuning a prompt (PromptSRC; Khattak et al., ICCV 2023; docs/method.md#self-regulation).
 
 Two of PromptSRC's three regularizers carry over to a vision-only ViT:
 
