@@ -67,7 +67,24 @@ def render_card(runs: Path, recipe: dict[str, Any], why: str = "", limits: str =
         "collection `zoo/<task>`). Rebuild everything with `make zoo` (`python scripts/build_zoo.py`).",
         "",
     ]
-    lines += ["## Backbone", ""]
+    lines += _backbone_section(record)
+    lines += [
+        "## Source prompts",
+        "",
+        "Tuned with `promptkit train` and this recipe: " + ", ".join(f"`--{k} {v}`" for k, v in recipe.items()),
+        "",
+    ] + ([why, ""] if why else [])
+    lines += _probe_section(evidence, tasks, TASKS)
+    lines += _prompts_section(sources, seeds, tasks)
+    lines += _transfer_section(evidence, tasks)
+    if limits:
+        lines += ["## Known limits", "", limits, ""]
+    return "\n".join(lines) + "\n"
+
+
+def _backbone_section(record: dict[str, Any]) -> list[str]:
+    """The backbone: the summary and the full record (only the heading without a record)."""
+    lines = ["## Backbone", ""]
     if record:
         lines += _summary(record) + [
             "```json",
@@ -75,87 +92,96 @@ def render_card(runs: Path, recipe: dict[str, Any], why: str = "", limits: str =
             "```",
             "",
         ]
-    lines += [
-        "## Source prompts",
-        "",
-        "Tuned with `promptkit train` and this recipe: " + ", ".join(f"`--{k} {v}`" for k, v in recipe.items()),
-        "",
-    ] + ([why, ""] if why else [])
+    return lines
+
+
+def _probe_section(evidence: dict[str, Any], tasks: list[str], specs: dict[str, Any]) -> list[str]:
+    """Linear probe on frozen features, pretrained against random init (nothing without probe evidence)."""
     probe_rows = [(t, evidence.get(f"probe:{t}")) for t in tasks]
-    if any(r for _, r in probe_rows):
-        lines += [
-            "## Is the backbone a foundation model for this world?",
-            "",
-            "Linear probe (test accuracy) on frozen features, pretrained vs randomly initialized backbone of "
-            "the same shape, fit on the 1,000 labelled images of each task.",
-            "",
-            "| task | chance | random init | pretrained | pretrained better |",
-            "|---|---|---|---|---|",
-        ]
-        wins = 0
-        for t, r in probe_rows:
-            if not r:
-                continue
-            better = r["pretrained"] > r["random"]
-            wins += better
-            lines.append(
-                f"| {t} | {1 / TASKS[t].num_classes:.3f} | {r['random']:.3f} | {r['pretrained']:.3f} | "
-                f"{'yes' if better else 'no'} |"
-            )
-        lines += ["", f"Pretrained beats random init on **{wins} of {sum(1 for _, r in probe_rows if r)}** tasks.", ""]
-    if sources:
-        lines += [
-            "## Do prompts matter?",
-            "",
-            "Test accuracy of the tuned prompt + head against the linear probe on the frozen backbone's "
-            "features of the same images, over the seeds available (seed 0 is the built-in prompt).",
-            "",
-            "| task | probe | prompt (mean ± std) | seeds | prompt better |",
-            "|---|---|---|---|---|",
-        ]
-        wins = 0
-        for t in tasks:
-            runs_t = [sources.get(t)] + [seeds.get(f"{t}:{s}") for s in (1, 2)]
-            runs_t = [r for r in runs_t if r]
-            if not runs_t:
-                continue
-            acc = [r["metrics"]["test_acc"] for r in runs_t]
-            probe = [r["metrics"].get("probe_test_acc", float("nan")) for r in runs_t]
-            m, s = mean_std(acc)
-            pm, _ = mean_std(probe)
-            better = m > pm
-            wins += better
-            lines.append(f"| {t} | {pm:.3f} | {m:.3f} ± {s:.3f} | {len(acc)} | {'yes' if better else 'no'} |")
-        lines += ["", f"Prompts beat the probe on **{wins} of {sum(1 for t in tasks if sources.get(t))}** tasks.", ""]
+    if not any(r for _, r in probe_rows):
+        return []
+    lines = [
+        "## Is the backbone a foundation model for this world?",
+        "",
+        "Linear probe (test accuracy) on frozen features, pretrained vs randomly initialized backbone of "
+        "the same shape, fit on the 1,000 labelled images of each task.",
+        "",
+        "| task | chance | random init | pretrained | pretrained better |",
+        "|---|---|---|---|---|",
+    ]
+    wins = 0
+    for t, r in probe_rows:
+        if not r:
+            continue
+        better = r["pretrained"] > r["random"]
+        wins += better
+        lines.append(
+            f"| {t} | {1 / specs[t].num_classes:.3f} | {r['random']:.3f} | {r['pretrained']:.3f} | "
+            f"{'yes' if better else 'no'} |"
+        )
+    measured = sum(1 for _, r in probe_rows if r)
+    return lines + ["", f"Pretrained beats random init on **{wins} of {measured}** tasks.", ""]
+
+
+def _prompts_section(sources: dict[str, Any], seeds: dict[str, Any], tasks: list[str]) -> list[str]:
+    """Tuned prompt against the linear probe, over the seeds available (nothing without source runs)."""
+    if not sources:
+        return []
+    lines = [
+        "## Do prompts matter?",
+        "",
+        "Test accuracy of the tuned prompt + head against the linear probe on the frozen backbone's "
+        "features of the same images, over the seeds available (seed 0 is the built-in prompt).",
+        "",
+        "| task | probe | prompt (mean ± std) | seeds | prompt better |",
+        "|---|---|---|---|---|",
+    ]
+    wins = 0
+    for t in tasks:
+        runs_t = [sources.get(t)] + [seeds.get(f"{t}:{s}") for s in (1, 2)]
+        runs_t = [r for r in runs_t if r]
+        if not runs_t:
+            continue
+        acc = [r["metrics"]["test_acc"] for r in runs_t]
+        probe = [r["metrics"].get("probe_test_acc", float("nan")) for r in runs_t]
+        m, s = mean_std(acc)
+        pm, _ = mean_std(probe)
+        better = m > pm
+        wins += better
+        lines.append(f"| {t} | {pm:.3f} | {m:.3f} ± {s:.3f} | {len(acc)} | {'yes' if better else 'no'} |")
+    measured = sum(1 for t in tasks if sources.get(t))
+    return lines + ["", f"Prompts beat the probe on **{wins} of {measured}** tasks.", ""]
+
+
+def _transfer_section(evidence: dict[str, Any], tasks: list[str]) -> list[str]:
+    """The single-source transfer matrix and its spread per target (nothing without transfer evidence)."""
     transfer = {t: evidence.get(f"transfer:{t}") for t in tasks}
-    if any(transfer.values()):
-        src_tasks = sorted({row["task"] for v in transfer.values() if v for row in v["rows"]})
-        lines += [
-            "## How related are the tasks?",
-            "",
-            "Single-source transfer accuracy: a linear probe on target features under each source prompt "
-            "(rows: targets, columns: sources; the diagonal is the target's own prompt).",
-            "",
-            "| target \\ source | " + " | ".join(s.removeprefix("zoo-") for s in src_tasks) + " | spread |",
-            "|---" * (len(src_tasks) + 2) + "|",
-        ]
-        spread_ok = 0
-        for t in tasks:
-            v = transfer.get(t)
-            if not v:
-                continue
-            acc = {row["task"]: row["transfer_acc"] for row in v["rows"]}
-            others = [a for s, a in acc.items() if s != t]
-            spread = max(others) - min(others) if others else 0.0
-            spread_ok += spread >= 0.05
-            cells = [f"{acc[s]:.3f}" if s in acc else "" for s in src_tasks]
-            lines.append(f"| {t} | " + " | ".join(cells) + f" | {spread:.3f} |")
-        lines += [
-            "",
-            f"Best and worst other source differ by at least 5 points on **{spread_ok} of "
-            f"{sum(1 for v in transfer.values() if v)}** targets.",
-            "",
-        ]
-    if limits:
-        lines += ["## Known limits", "", limits, ""]
-    return "\n".join(lines) + "\n"
+    if not any(transfer.values()):
+        return []
+    src_tasks = sorted({row["task"] for v in transfer.values() if v for row in v["rows"]})
+    lines = [
+        "## How related are the tasks?",
+        "",
+        "Single-source transfer accuracy: a linear probe on target features under each source prompt "
+        "(rows: targets, columns: sources; the diagonal is the target's own prompt).",
+        "",
+        "| target \\ source | " + " | ".join(s.removeprefix("zoo-") for s in src_tasks) + " | spread |",
+        "|---" * (len(src_tasks) + 2) + "|",
+    ]
+    spread_ok = 0
+    for t in tasks:
+        v = transfer.get(t)
+        if not v:
+            continue
+        acc = {row["task"]: row["transfer_acc"] for row in v["rows"]}
+        others = [a for s, a in acc.items() if s != t]
+        spread = max(others) - min(others) if others else 0.0
+        spread_ok += spread >= 0.05
+        cells = [f"{acc[s]:.3f}" if s in acc else "" for s in src_tasks]
+        lines.append(f"| {t} | " + " | ".join(cells) + f" | {spread:.3f} |")
+    return lines + [
+        "",
+        f"Best and worst other source differ by at least 5 points on **{spread_ok} of "
+        f"{sum(1 for v in transfer.values() if v)}** targets.",
+        "",
+    ]

@@ -187,14 +187,30 @@ def pretrain(
     Raises:
         UsageError: a checkpoint in ``out`` was made with another arch or recipe.
     """
-    from safetensors.torch import save_file
-
-    from promptkit.backbone import state_dict_sha256
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
+    model, opt, state, config = _start(out, arch, recipe)
+    val = pretext_batch(recipe.val_size, seed=recipe.seed, step=-1)  # step -1: never a training batch
+    _log(out, {"event": "start", "session": state.sessions, "step": state.step, "threads": torch.get_num_threads()})
+    _train(out, model, opt, state, config, recipe, val, progress)
+    _checkpoint(out / CHECKPOINT_FILE, config, model, opt, state)
+    final = _evaluate(model, val)
+    trunk, dtype = _save_weights(out, model, arch)
+    record = _record(out, arch, recipe, state, trunk, dtype, final)
+    (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    _log(out, {"event": "done", "step": state.step, **{f"acc_{k}": v for k, v in final.items()}})
+    return record
+
+
+def _start(
+    out: Path, arch: ArchConfig, recipe: Recipe
+) -> tuple[PretextModel, torch.optim.Optimizer, _State, dict[str, Any]]:
+    """The model, optimizer and state of a new session: fresh, or resumed from the checkpoint in ``out``.
+
+    Also returns the configuration a checkpoint must match to be resumed.
+    """
     model = PretextModel(build_vit(arch, seed=recipe.seed))
     # heads get their own init stream so that they do not shift the trunk's
     with torch.random.fork_rng(devices=[]):
@@ -220,9 +236,21 @@ def pretrain(
     if recipe.steps is not None:
         state.total_steps = recipe.steps
     state.sessions += 1
-    val = pretext_batch(recipe.val_size, seed=recipe.seed, step=-1)  # step -1: never a training batch
-    _log(out, {"event": "start", "session": state.sessions, "step": state.step, "threads": torch.get_num_threads()})
+    return model, opt, state, config
 
+
+def _train(
+    out: Path,
+    model: PretextModel,
+    opt: torch.optim.Optimizer,
+    state: _State,
+    config: dict[str, Any],
+    recipe: Recipe,
+    val: tuple[torch.Tensor, dict[str, torch.Tensor]],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """The training loop of one session: until the total steps or the time budget, logging, evaluating and
+    checkpointing on the way (``state`` is updated in place)."""
     budget_s = recipe.minutes * 60.0
     session_start = time.perf_counter()
     base_elapsed = state.elapsed_s
@@ -233,28 +261,11 @@ def pretrain(
     while state.total_steps is None or state.step < state.total_steps:
         if state.elapsed_s >= budget_s:
             break
-        images, targets = _draw(recipe, state.step, threads)
-        lr = _lr(state.step, state.total_steps or 10**9, recipe)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        losses = _losses(model(normalize(images)), targets, recipe)
-        loss = sum(losses.values())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        opt.step()
+        lr, loss, losses = _optimize(model, opt, recipe, state.step, state.total_steps, threads)
         state.step += 1
         now = time.perf_counter()
         state.elapsed_s = base_elapsed + (now - session_start)
-        # turn the time budget into a step count once the pace is known (first steps excluded: warm-up of kernels)
-        if state.total_steps is None:
-            if state.step == 2:
-                timing_start = now
-            elif timing_start is not None and state.step == 2 + recipe.timing_steps:
-                per_step = (now - timing_start) / recipe.timing_steps
-                remaining = max(0.0, budget_s - state.elapsed_s) * 0.97  # leave time for evals and checkpoints
-                state.total_steps = state.step + int(remaining / per_step)
-                _log(out, {"event": "total_steps", "total_steps": state.total_steps, "sec_per_step": per_step})
+        timing_start = _plan_steps(out, state, recipe, budget_s, now, timing_start)
         if state.step % 25 == 0 or state.step == state.total_steps:
             pace = state.step * recipe.batch_size / max(state.elapsed_s, 1e-9)
             entry = {"step": state.step, "lr": lr, "loss": round(loss.item(), 4)}
@@ -264,16 +275,63 @@ def pretrain(
             state.last_eval = _evaluate(model, val)
             _log(out, {"event": "eval", "step": state.step, **state.last_eval})
         if now - last_ckpt >= recipe.checkpoint_minutes * 60.0:
-            _atomic_save({"config": config, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "state": asdict(state)}, ckpt)  # fmt: skip
+            _checkpoint(out / CHECKPOINT_FILE, config, model, opt, state)
             last_ckpt = now
             _log(out, {"event": "checkpoint", "step": state.step})
         if progress is not None and state.total_steps is not None:
             progress(state.step, state.total_steps)
 
+
+def _optimize(
+    model: PretextModel, opt: torch.optim.Optimizer, recipe: Recipe, step: int, total: int | None, threads: int
+) -> tuple[float, torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimizer step on the batch of ``step``; returns the learning rate, the loss and the loss of each head."""
+    images, targets = _draw(recipe, step, threads)
+    lr = _lr(step, total or 10**9, recipe)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    losses = _losses(model(normalize(images)), targets, recipe)
+    loss = sum(losses.values())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+    opt.step()
+    return lr, loss, losses
+
+
+def _plan_steps(
+    out: Path, state: _State, recipe: Recipe, budget_s: float, now: float, timing_start: float | None
+) -> float | None:
+    """Turn the time budget into a step count once the pace is known (first steps excluded: warm-up of kernels).
+
+    Timing starts after step 2 and lasts ``recipe.timing_steps`` steps; returns the timing start.
+    """
+    if state.total_steps is not None:
+        return timing_start
+    if state.step == 2:
+        return now
+    if timing_start is not None and state.step == 2 + recipe.timing_steps:
+        per_step = (now - timing_start) / recipe.timing_steps
+        remaining = max(0.0, budget_s - state.elapsed_s) * 0.97  # leave time for evals and checkpoints
+        state.total_steps = state.step + int(remaining / per_step)
+        _log(out, {"event": "total_steps", "total_steps": state.total_steps, "sec_per_step": per_step})
+    return timing_start
+
+
+def _checkpoint(
+    ckpt: Path, config: dict[str, Any], model: PretextModel, opt: torch.optim.Optimizer, state: _State
+) -> None:
     _atomic_save({"config": config, "model": model.state_dict(), "optimizer": opt.state_dict(),
                   "state": asdict(state)}, ckpt)  # fmt: skip
-    final = _evaluate(model, val)
+
+
+def _save_weights(out: Path, model: PretextModel, arch: ArchConfig) -> tuple[dict[str, torch.Tensor], str]:
+    """Write the trunk (float16 only if float32 exceeds the size limit) and the heads.
+
+    Returns the trunk as saved and its dtype.
+    """
+    from safetensors.torch import save_file
+
     trunk = {k: v.detach().contiguous() for k, v in model.vit.state_dict().items()}
     dtype = "float32"
     if sum(v.numel() * 4 for v in trunk.values()) > MAX_WEIGHT_BYTES:
@@ -281,7 +339,22 @@ def pretrain(
         dtype = "float16"
     save_file(trunk, str(out / WEIGHTS_FILE), metadata={"format": "pt", "zoo_arch": json.dumps(asdict(arch))})
     save_file({k: v.detach().contiguous() for k, v in model.heads.state_dict().items()}, str(out / HEADS_FILE))
-    record = {
+    return trunk, dtype
+
+
+def _record(
+    out: Path,
+    arch: ArchConfig,
+    recipe: Recipe,
+    state: _State,
+    trunk: dict[str, torch.Tensor],
+    dtype: str,
+    final: dict[str, float],
+) -> dict[str, Any]:
+    """The content of ``record.json``: architecture, pretext, recipe, progress and final pretext accuracy."""
+    from promptkit.backbone import state_dict_sha256
+
+    return {
         "backbone": {
             "class": "timm.models.vision_transformer.VisionTransformer",
             "kwargs": arch.timm_kwargs(),
@@ -312,9 +385,6 @@ def pretrain(
         "final_pretext_accuracy": final,
         "versions": {"torch": torch.__version__, "timm": _timm_version(), "python": platform.python_version()},
     }
-    (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    _log(out, {"event": "done", "step": state.step, **{f"acc_{k}": v for k, v in final.items()}})
-    return record
 
 
 def _timm_version() -> str:
