@@ -48,11 +48,11 @@ RECIPE: dict[str, Any] = {
 }
 RECIPE_WHY = (
     "Why this recipe. *Deep* prompts (tokens at every block) because structured tasks need "
-    "information a pooled token loses (ZOO.md lesson 7) and deep prompts reach every layer's attention; "
+    "information a pooled token loses (docs/zoo.md#lesson-7) and deep prompts reach every layer's attention; "
     "*8 tokens per layer* because on a 65-token sequence they add ~12 % compute and 4,096 parameters per "
     "prompt, so the 12 prompts weigh well under a megabyte and HGPrompt composes them cheaply. "
     "*SPT's k-means init* (Wang et al., ICML 2024) starts the prompt from the task's own "
-    "patch tokens rather than from noise (ZOO.md lesson 8). The head starts from the "
+    "patch tokens rather than from noise (docs/zoo.md#lesson-8). The head starts from the "
     "linear-probe solution and moves fifty times slower than the prompt (linear probe, then tune: "
     "Kumar et al., ICLR 2022), and the best validation epoch is kept, the start included. "
     "*16 epochs of AdamW at lr 0.05* (one warm-up epoch, then cosine) because the first build's gentler recipe "

@@ -2,7 +2,7 @@
 
 For every task: chance, a linear probe on raw pixels, a linear probe on a randomly initialized
 ViT of the zoo's architecture (cls token and average-pooled patch tokens), a small CNN trained
-from scratch on the 800 training images (the "learnable" check of ZOO.md lesson 4), and,
+from scratch on the 800 training images (the "learnable" check of docs/zoo.md#lesson-4), and,
 when a backbone is given, the same linear probe on its frozen features. Probes use
 :func:`promptkit.probe.fit_linear_probe` with the penalty chosen on the val split.
 

@@ -1,11 +1,12 @@
 """The pretext task the zoo backbone is pretrained on: letter scenes with five heads.
 
-ZOO.md's lessons decide its shape: a backbone learns only what its pretext asks for (lesson 1),
-so the pretext asks for many factors at once, and a downstream factor the pretext names
-outright saturates (lesson 6), so no head's label is a function any suite task uses (as
-ImageNet's labels are not VTAB's). A scene is a background (flat, gradient, noise, an
-unlabelled texture, or an oriented grating) with 1 to 4 capital letters (a glyph set the
-suite never uses; its digits task draws digits) and up to 2 small unlabelled shapes.
+The zoo's lessons (docs/zoo.md#lessons) decide its shape: a backbone learns only what its
+pretext asks for (docs/zoo.md#lesson-1), so the pretext asks for many factors at once, and a
+downstream factor the pretext names outright saturates (docs/zoo.md#lesson-6), so no head's
+label is a function any suite task uses (as ImageNet's labels are not VTAB's). A scene is a
+background (flat, gradient, noise, an unlabelled texture, or an oriented grating) with 1 to 4
+capital letters (a glyph set the suite never uses; its digits task draws digits) and up to 2
+small unlabelled shapes.
 The heads:
 
 - ``letter``: which of 26 letters the largest glyph is (shape, strokes);
@@ -16,7 +17,7 @@ The heads:
 - ``grating``: orientation (8 bins over 180 degrees) x spatial frequency (2) of a grating
   background (frequency, orientation, texture; ignored for other backgrounds);
 - ``patches``: for each 4x4 patch, whether a glyph or shape covers it (objectness at every
-  position, so that patch tokens keep where things are; ZOO.md lesson 7).
+  position, so that patch tokens keep where things are; docs/zoo.md#lesson-7).
 
 Scenes are drawn on the fly, deterministically from ``(seed, step)``.
 """
