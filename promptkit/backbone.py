@@ -31,6 +31,7 @@ from promptkit.digest import tensor_sha256
 from promptkit.errors import IncompatibleError, UsageError, WeightsError
 from promptkit.identity import BackboneIdentity
 from promptkit.plugins import Registry
+from promptkit.state_dict import CHECKPOINT_SUFFIXES, read_checkpoint
 
 __all__ = [
     "BACKBONES",
@@ -41,8 +42,6 @@ __all__ = [
     "register_backbone",
     "state_dict_sha256",
 ]
-
-_TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -224,8 +223,8 @@ def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-        if path.suffix in _TORCH_SUFFIXES:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        if path.suffix in CHECKPOINT_SUFFIXES:
+            state = read_checkpoint(path)  # unwrapped: training checkpoints often nest the state dict
         else:
             raise WeightsError(
                 f"cannot read weights file {str(path)!r}: unknown suffix {path.suffix!r}",
@@ -239,13 +238,9 @@ def _read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
             f"cannot read weights file {str(path)!r}: {e}", model=name, path=str(path),
             hint="the file is corrupt or not a plain state dict (torch.load runs with weights_only=True)",
         ) from e
-    # Training checkpoints often wrap the state dict.
-    for key in ("state_dict", "model", "module"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if state is None or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{str(path)!r} does not hold a state dict of tensors", model=name, path=str(path))
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    return state
 
 
 def _load_local_weights(model: nn.Module, path: Path, name: str) -> None:

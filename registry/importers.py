@@ -1,7 +1,8 @@
 """Read prompts that were not made by promptkit: bare safetensors files and VPT-style checkpoints.
 
-Checkpoints are read with ``torch.load(weights_only=True)``, whose unpickler only rebuilds
-tensors and plain containers, so a malicious checkpoint cannot run code. Key names follow the
+Checkpoints are read by :func:`promptkit.state_dict.read_checkpoint` (``torch.load(weights_only=True)``,
+whose unpickler only rebuilds tensors and plain containers, so a malicious checkpoint cannot run
+code; nested ``state_dict``/``model``/``module`` wrappers are unwrapped). Key names follow the
 official VPT code (KMnP/vpt): ``...prompt_embeddings`` (1, m, d), ``...deep_prompt_embeddings``
 (L-1, m, d) and ``head.last_layer.{weight,bias}``; promptkit's own names (``prompt``,
 ``head.weight``, ``head.bias``) are accepted too.
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptkit.errors import InvalidAssetError
+from promptkit.state_dict import CHECKPOINT_SUFFIXES, read_checkpoint
 
 from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, read_header
 
@@ -20,8 +22,6 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["read_bare_prompt"]
-
-_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 def read_bare_prompt(path: Path) -> dict[str, torch.Tensor]:
@@ -38,13 +38,11 @@ def read_bare_prompt(path: Path) -> dict[str, torch.Tensor]:
         data = path.read_bytes()
         read_header(data, source=source)
         state: dict[str, Any] = dict(load(data))
-    elif path.suffix in _CHECKPOINT_SUFFIXES:
+    elif path.suffix in CHECKPOINT_SUFFIXES:
         import pickle
 
-        import torch
-
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = read_checkpoint(path) or {}
         except pickle.UnpicklingError as err:
             raise InvalidAssetError(
                 f"refused to load: the checkpoint holds objects other than tensors ({str(err).splitlines()[0]})",
@@ -58,17 +56,7 @@ def read_bare_prompt(path: Path) -> dict[str, torch.Tensor]:
             f"unsupported file type {path.suffix!r}", source=source,
             hint="give a .safetensors file, a VPT checkpoint (.pth/.pt/.bin) or a folder made by `promptkit export`",
         )
-    return _extract(_unwrap(state), source=source)
-
-
-def _unwrap(state: Any) -> dict[str, Any]:
-    # Checkpoints often nest the weights: {"model": {...}} or {"state_dict": {...}}.
-    while isinstance(state, dict) and not any(_is_tensor(v) for v in state.values()):
-        nested = [v for k, v in state.items() if k in ("model", "state_dict", "module") and isinstance(v, dict)]
-        if not nested:
-            break
-        state = nested[0]
-    return state if isinstance(state, dict) else {}
+    return _extract(state, source=source)
 
 
 def _is_tensor(x: Any) -> bool:
