@@ -1,7 +1,7 @@
 """HGPrompt and its compositions against the baselines on the 12-task embedded suite, leave-one-out, over seeds.
 
 For every target task and seed, the other 11 built-in source prompts feed
-:func:`promptkit.ensemble.compare`, which runs random, spt, uniform, hscore-weights,
+:func:`promptkit.runs.compare`, which runs random, spt, uniform, hscore-weights,
 best-single, spot and hgprompt (composed by averaging), then hgprompt with each other
 composition (aligned, ensemble, distill, and learned weights for ensemble and average) on the
 same splits with the same tuning config and seed. The report gives test accuracy (mean and std
@@ -85,8 +85,8 @@ def _prepared_train(bb, sources, splits, cache):  # -> promptkit.ensemble.object
 
 def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
     """All methods on one target with one seed (the 11 other built-in prompts as sources)."""
-    from promptkit.ensemble import compare
     from promptkit.ensemble.weights import hgprompt_weights
+    from promptkit.runs import compare
     from promptkit.train import TrainConfig
 
     bb, sources, splits, cache = _target_world(target)

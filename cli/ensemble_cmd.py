@@ -92,7 +92,7 @@ def ensemble_command(
     """
     from promptkit.registry.refs import validate_name
 
-    from promptkit.ensemble.pipeline import get_method
+    from promptkit.runs import get_method
     from promptkit.train import TrainConfig
 
     variants = plan_variants(method, _split_methods([compose] if compose else []), _split_methods(compare),
@@ -197,10 +197,9 @@ def plan_variants(method: str, compositions: list[str], compare: list[str], *, l
     composition (applied to ``--method``) or ``METHOD+COMPOSITION[+learned]``. Bad names fail here,
     before any work.
     """
-    from promptkit.ensemble.compositions import COMPOSITIONS, DEFAULT_COMPOSITION, Variant, parse_variant
-    from promptkit.ensemble.pipeline import METHODS, get_method
-    from promptkit.ensemble.pipeline import weight_methods as registered_weight_methods
     from promptkit.errors import UsageError
+    from promptkit.runs import COMPOSITIONS, DEFAULT_COMPOSITION, METHODS, Variant, get_method, parse_variant
+    from promptkit.runs import weight_methods as registered_weight_methods
 
     weight_methods = registered_weight_methods()
     base = get_method(method).name
@@ -233,8 +232,8 @@ def _run(loaded: list[Any], methods: list[Any], *, target: str, weights: Path | 
          show: bool) -> tuple[list[Any], Any]:
     from promptkit.backbone import backbone_for
     from promptkit.data import load_dataset, transform_for
-    from promptkit.ensemble.pipeline import check_ensemble_sources, compare
     from promptkit.features import FeatureCache
+    from promptkit.runs import check_ensemble_sources, compare
 
     bb = backbone_for(loaded[0].identity, weights=weights)
     check_ensemble_sources(bb, loaded)  # geometry against this backbone, before the data loads

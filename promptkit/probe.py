@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from promptkit.errors import ScoreInputError
+from promptkit.stats import standardization
 
 __all__ = ["LinearProbe", "fit_linear_probe", "probe_accuracy", "select_l2"]
 
@@ -97,14 +98,6 @@ def _check_features_labels(features: Tensor, labels: Tensor) -> None:
         raise ScoreInputError(f"probe labels must be integer class indices, got dtype {labels.dtype}")
 
 
-def _standardization(x: Tensor) -> tuple[Tensor, Tensor]:
-    mean = x.mean(dim=0)
-    std = x.std(dim=0, unbiased=False)
-    # A constant dimension carries nothing; leave it unscaled rather than divide by ~0.
-    floor = 10 * torch.finfo(x.dtype).eps * mean.abs().clamp_min(1.0)
-    return mean, torch.where(std > floor, std, torch.ones_like(std))
-
-
 def fit_linear_probe(
     features: Tensor,
     labels: Tensor,
@@ -156,7 +149,7 @@ def fit_linear_probe(
             hint="pass num_classes, or remap the labels to 0..C-1",
         )
     if standardize:
-        mean, std = _standardization(x)
+        mean, std = standardization(x)
     else:
         mean, std = x.new_zeros(x.shape[1]), x.new_ones(x.shape[1])
     xs = (x - mean) / std  # (N, d)

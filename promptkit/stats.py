@@ -1,4 +1,4 @@
-"""Small statistics for reporting: Spearman rank correlation and mean with standard deviation.
+"""Small statistics: feature standardization, Spearman rank correlation, mean with standard deviation.
 
 The paper's headline diagnostic (HGPrompt, docs/method.md#evaluation) is the Spearman correlation
 between learned ensemble weights and single-source transfer accuracies; ties are common
@@ -12,13 +12,29 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from promptkit.errors import UsageError
 
-__all__ = ["mean_std", "rankdata", "spearman"]
+__all__ = ["mean_std", "rankdata", "spearman", "standardization"]
 
 Values = Sequence[float] | np.ndarray | Tensor
+
+
+def standardization(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-dimension mean and population standard deviation of features, for ``(x - mean) / std``.
+
+    A constant dimension carries nothing: its std is replaced by 1 (left unscaled rather than
+    divided by ~0). Used by the linear probe, the ensemble objective and ensemble members alike.
+
+    Shape:
+        x: (N, d); mean, std: (d,), in ``x``'s dtype; every std entry > 0.
+    """
+    mean = x.mean(dim=0)
+    std = x.std(dim=0, unbiased=False)
+    floor = 10 * torch.finfo(x.dtype).eps * mean.abs().clamp_min(1.0)
+    return mean, torch.where(std > floor, std, torch.ones_like(std))
 
 
 def _as_vector(values: Values, what: str) -> np.ndarray:

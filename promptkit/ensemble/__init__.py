@@ -1,4 +1,4 @@
-"""Ensembles of source prompts for a new target: HGPrompt weights, baselines, composition.
+"""Ensemble math over source prompts for a new target: HGPrompt weights, baselines, composition.
 
 - :mod:`~promptkit.ensemble.objective`: the exact, fast transferability T(alpha) of a mixture
   of source features (shrinkage H-score) and HGPrompt's objective.
@@ -9,11 +9,12 @@
 - :mod:`~promptkit.ensemble.baselines`: ``uniform``, ``hscore-weights``, ``best-single`` and
   SPoT's similarity ranking (Vu et al., ACL 2022).
 - :mod:`~promptkit.ensemble.compose`: P_t = sum_i alpha_i P_i, with compatibility checks.
-- :mod:`~promptkit.ensemble.pipeline`: :func:`run_method` and :func:`compare`: source
-  features, weights, composition and tuning of the target prompt, for every method
-  (``hgprompt``, the weight baselines, ``spot``, ``random``, ``spt``).
+- :mod:`~promptkit.ensemble.align`: token-matched averaging of prompts.
 
-Weight methods register by name; :func:`ensemble_weights` dispatches.
+Weight methods register by name; :func:`ensemble_weights` dispatches. Everything here works on
+tensors already computed: it extracts no features and tunes nothing. Method runs (source
+features, weights, composition and tuning of the target model: ``run_method``, ``compare``)
+live in :mod:`promptkit.runs`.
 """
 
 from __future__ import annotations
@@ -37,26 +38,13 @@ from promptkit.ensemble.objective import (
     stack_sources,
 )
 from promptkit.ensemble.pairwise import PairwiseMixture
-from promptkit.ensemble.pipeline import (
-    METHODS,
-    MethodResult,
-    MethodSpec,
-    check_ensemble_sources,
-    compare,
-    get_method,
-    register_method,
-    run_method,
-)
 from promptkit.ensemble.regularizer import gradient_variance_atoms, variance_mismatch
 from promptkit.ensemble.result import AlphaResult, evaluate_weights
 from promptkit.ensemble.weights import Precision, hgprompt_weights, learn_alpha
 
 __all__ = [
-    "METHODS",
     "WEIGHT_METHODS",
     "AlphaResult",
-    "MethodResult",
-    "MethodSpec",
     "ObjectiveTerms",
     "PairwiseMixture",
     "Precision",
@@ -64,14 +52,11 @@ __all__ = [
     "SpotRanking",
     "WeightMethod",
     "best_single_weights",
-    "check_ensemble_sources",
     "check_sources",
-    "compare",
     "compose_prompt",
     "ensemble_objective",
     "ensemble_weights",
     "evaluate_weights",
-    "get_method",
     "get_weight_method",
     "gradient_variance_atoms",
     "hgprompt_weights",
@@ -80,9 +65,7 @@ __all__ = [
     "mix_features",
     "mixture_transferability",
     "prepare_sources",
-    "register_method",
     "register_weights",
-    "run_method",
     "spot_rank",
     "stack_sources",
     "uniform_weights",

@@ -37,8 +37,8 @@ from torch import Tensor
 
 from promptkit.ensemble.regularizer import gradient_variance_atoms, variance_mismatch
 from promptkit.errors import ScoreInputError, UsageError
-from promptkit.probe import _standardization
 from promptkit.scores import check_score_inputs
+from promptkit.stats import standardization
 
 __all__ = [
     "ObjectiveTerms",
@@ -209,7 +209,7 @@ def prepare_sources(features: SourceInput, labels: Tensor) -> SourceFeatures:
         except ScoreInputError as exc:
             raise ScoreInputError(f"source {i}: {exc.message}", hint=exc.hint) from exc
         f = inputs.features
-        mean, std = _standardization(f)
+        mean, std = standardization(f)
         standardized.append((f - mean) / std)
     assert inputs is not None  # stack_sources refuses K = 0
     x = torch.stack(standardized)  # (K, N, d), contiguous

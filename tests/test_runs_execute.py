@@ -9,13 +9,13 @@ import torch
 from rank_helpers import source_world
 
 from promptkit.ensemble import compose_prompt, learn_alpha, prepare_sources
-from promptkit.ensemble import pipeline as pipeline_module
-from promptkit.ensemble.pipeline import METHODS, MethodResult, check_ensemble_sources, compare, get_method, run_method
 from promptkit.errors import IncompatibleError, UsageError
 from promptkit.features import FeatureCache, extract_features
 from promptkit.identity import PromptGeometry
 from promptkit.prompted import PromptedViT
 from promptkit.rank import SourcePrompt
+from promptkit.runs import METHODS, MethodResult, check_ensemble_sources, compare, get_method, run_method
+from promptkit.runs import context as pipeline_module
 from promptkit.train import TrainConfig
 
 WEIGHT_METHODS = ("hgprompt", "uniform", "hscore-weights", "best-single")

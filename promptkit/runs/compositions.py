@@ -8,7 +8,7 @@ turns alpha and the sources into the model that tuning starts from (docs/method.
 - ``aligned``: the same after permuting each source's tokens within each layer to match the
   top-weight source (:mod:`promptkit.ensemble.align`); the permutations go into the lineage;
 - ``ensemble``: a :class:`~promptkit.prompted_ensemble.PromptedEnsemble` of the sources that
-  carry the weight (:mod:`promptkit.ensemble.members`), their standardized features mixed by
+  carry the weight (:mod:`promptkit.runs.members`), their standardized features mixed by
   alpha, exactly what T(alpha) scores; member prompts and head are tuned jointly; k forwards
   per image, batched;
 - ``distill``: one prompt, started from the top-weight member and tuned with cross-entropy plus
@@ -35,7 +35,12 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from promptkit.ensemble.align import aligned_average
+from promptkit.ensemble.compose import compose_prompt
+from promptkit.ensemble.result import evaluate_weights
 from promptkit.errors import UsageError, format_choices
+from promptkit.runs.members import choose_members
+from promptkit.stats import standardization
 
 __all__ = [
     "COMPOSITIONS",
@@ -56,7 +61,7 @@ DISTILL_TEMPERATURE = 1.0
 
 
 class RunContext(Protocol):
-    """What a composition reads from the run (the pipeline's run context provides it)."""
+    """What a composition reads from the run (:class:`promptkit.runs.context.MethodRun` provides it)."""
 
     backbone: Any
     sources: tuple[Any, ...]
@@ -189,8 +194,6 @@ def _stacked(run: RunContext) -> Tensor:
 
 
 def _members(run: RunContext, alpha: Tensor) -> tuple[list[int], Tensor]:
-    from promptkit.ensemble.members import choose_members
-
     return choose_members(alpha, run.member_rule)
 
 
@@ -200,8 +203,6 @@ def _member_features(run: RunContext, members: list[int]) -> list[Tensor]:
 
 
 def _member_score(prepared: Any, members: list[int], weights: Tensor, lam: float) -> float | None:
-    from promptkit.ensemble.result import evaluate_weights
-
     if prepared is None:
         return None
     full = torch.zeros(prepared.num_sources, dtype=torch.float64)
@@ -219,8 +220,6 @@ def _member_details(run: RunContext, members: list[int], weights: Tensor) -> dic
 @register_composition("average", single_prompt=True, learnable=True)
 def _average(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """P_t = sum_i alpha_i P_i, the paper's target initialization (one prompt)."""
-    from promptkit.ensemble.compose import compose_prompt
-
     if variant.learn_alpha:
         from promptkit.prompted_composed import ComposedPromptViT
 
@@ -232,8 +231,6 @@ def _average(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) ->
 @register_composition("aligned", single_prompt=True, learnable=True)
 def _aligned(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """Tokens matched to the top-weight source per layer (optimal assignment), then averaged (one prompt)."""
-    from promptkit.ensemble.align import aligned_average
-
     prompt, aligned, perms = aligned_average([s.prompt for s in run.sources], alpha)
     details = {"aligned_to": run.sources[int(torch.argmax(alpha))].ref,
                "permutations": {s.ref: p for s, p in zip(run.sources, perms)}}
@@ -252,7 +249,7 @@ def _ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -
 
     members, weights = _members(run, alpha)
     feats = _member_features(run, members)
-    stats = [_standardization(f) for f in feats]
+    stats = [standardization(f.double()) for f in feats]
     model = PromptedEnsemble(run.backbone, torch.stack([run.sources[i].prompt.detach().float() for i in members]),
                              weights.float(), torch.stack([m for m, _ in stats]).float(),
                              torch.stack([s for _, s in stats]).float(), mode=run.geometry.mode,
@@ -273,9 +270,3 @@ def _distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) ->
     score = None if prepared is None else float(prepared.source_scores[top])
     return Built(prompt=run.sources[top].prompt.detach().float().clone(), teacher=teacher, start_score=score,
                  members=list(ensemble.built.members), member_alpha=ensemble.built.member_alpha, details=details)
-
-
-def _standardization(f: Tensor) -> tuple[Tensor, Tensor]:
-    from promptkit.probe import _standardization as standardization
-
-    return standardization(f.double())

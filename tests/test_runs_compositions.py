@@ -6,10 +6,9 @@ import pytest
 import torch
 from rank_helpers import source_world
 
-from promptkit.ensemble.compositions import COMPOSITIONS, Variant, parse_variant
-from promptkit.ensemble.pipeline import compare, weight_methods
 from promptkit.errors import UsageError
 from promptkit.features import FeatureCache
+from promptkit.runs import COMPOSITIONS, Variant, compare, parse_variant, weight_methods
 from promptkit.train import TrainConfig, distillation_loss, train_prompt
 
 TUNE = TrainConfig(epochs=1, optimizer="adamw", lr=1e-3, baseline_probe=False, device="cpu")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from promptkit.ensemble.members import MemberRule, choose_members
 from promptkit.errors import UsageError
+from promptkit.runs.members import MemberRule, choose_members
 
 
 def _a(*values: float) -> torch.Tensor:

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from promptkit.ensemble.compositions import Built, Variant
 from promptkit.ensemble.result import AlphaResult
 from promptkit.rank import SourcePrompt
+from promptkit.runs.compositions import Built, Variant
 from promptkit.train import TrainResult
 
 __all__ = ["MethodResult", "Start"]
