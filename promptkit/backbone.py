@@ -22,14 +22,14 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from promptkit.digest import tensor_sha256
 from promptkit.errors import IncompatibleError, UsageError, WeightsError
-from promptkit.identity import BackboneIdentity
+from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.plugins import Registry
 from promptkit.state_dict import CHECKPOINT_SUFFIXES, read_checkpoint
 
@@ -77,6 +77,10 @@ class Backbone:
     @property
     def depth(self) -> int:
         return len(self.model.blocks)
+
+    def geometry(self, mode: Literal["shallow", "deep"], length: int) -> PromptGeometry:
+        """The geometry of a ``mode`` prompt of ``length`` tokens per layer on this backbone."""
+        return PromptGeometry.for_backbone(mode, length, width=self.embed_dim, depth=self.depth)
 
     @property
     def num_prefix_tokens(self) -> int:

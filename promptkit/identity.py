@@ -62,6 +62,14 @@ class PromptGeometry(BaseModel):
             raise ValueError(f"a shallow prompt has layers=1, got layers={self.layers}")
         return self
 
+    @classmethod
+    def for_backbone(cls, mode: Literal["shallow", "deep"], length: int, *, width: int, depth: int) -> PromptGeometry:
+        """The geometry a backbone of ``width`` and ``depth`` blocks takes: 1 layer shallow, ``depth`` deep.
+
+        Prefer :meth:`promptkit.backbone.Backbone.geometry`, which reads width and depth off the model.
+        """
+        return cls(mode=mode, length=length, width=width, layers=1 if mode == "shallow" else depth)
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.layers, self.length, self.width)

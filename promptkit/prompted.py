@@ -178,9 +178,7 @@ class PromptedViT(nn.Module):
                 not fit the backbone (width, depth) or the tensor's shape; the message names both.
         """
         check_compatible("prompt", (backbone.identity, geometry), (identity, geometry))
-        expected_layers = 1 if geometry.mode == "shallow" else len(backbone.model.blocks)
-        fit = PromptGeometry(mode=geometry.mode, length=geometry.length, width=backbone.embed_dim,
-                             layers=expected_layers)
+        fit = backbone.geometry(geometry.mode, geometry.length)
         if geometry != fit:
             raise IncompatibleError("prompt geometry", fit.short(), geometry.short(),
                                     hint=f"this backbone takes {geometry.mode} prompts of shape {fit.shape}")
@@ -208,7 +206,7 @@ class PromptedViT(nn.Module):
 
     @property
     def expected_layers(self) -> int:
-        return 1 if self.mode == "shallow" else self.depth
+        return PromptGeometry.for_backbone(self.mode, 1, width=self.embed_dim, depth=self.depth).layers
 
     @property
     def length(self) -> int:
@@ -220,7 +218,7 @@ class PromptedViT(nn.Module):
         """The prompt's geometry; ``None`` when ``m = 0``."""
         if self.length == 0:
             return None
-        return PromptGeometry(mode=self.mode, length=self.length, width=self.embed_dim, layers=self.expected_layers)
+        return PromptGeometry.for_backbone(self.mode, self.length, width=self.embed_dim, depth=self.depth)
 
     def prompt_sha256(self) -> str:
         return prompt_sha256(self.current_prompt(), self.mode)

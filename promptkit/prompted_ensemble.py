@@ -91,7 +91,9 @@ class PromptedEnsemble(nn.Module):
         self.num_prefix_tokens = int(vit.num_prefix_tokens)
         self.embed_dim = int(vit.embed_dim)
         self.depth = len(vit.blocks)
-        layers = 1 if mode == "shallow" else self.depth
+        if mode not in ("shallow", "deep"):
+            raise UsageError(f"mode must be 'shallow' or 'deep', got {mode!r}")
+        layers = PromptGeometry.for_backbone(mode, 1, width=self.embed_dim, depth=self.depth).layers
         k = int(members.shape[0]) if members.ndim == 4 else 0
         if members.ndim != 4 or k < 1 or members.shape[1] != layers or members.shape[3] != self.embed_dim:
             raise IncompatibleError("ensemble members shape", f"(k, {layers}, m, {self.embed_dim}) for {mode} prompts",

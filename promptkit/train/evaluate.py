@@ -105,8 +105,7 @@ def ensemble_model(
     from promptkit.prompted_ensemble import PromptedEnsemble
 
     check_compatible("ensemble", (backbone.identity, geometry), (identity, geometry))
-    layers = 1 if geometry.mode == "shallow" else len(backbone.model.blocks)
-    fit = PromptGeometry(mode=geometry.mode, length=geometry.length, width=backbone.embed_dim, layers=layers)
+    fit = backbone.geometry(geometry.mode, geometry.length)
     if geometry != fit:
         raise IncompatibleError("ensemble member geometry", fit.short(), geometry.short(),
                                 hint=f"this backbone takes {geometry.mode} prompts of shape {fit.shape}")

@@ -254,8 +254,7 @@ def _start_model(
     backbone: Backbone, splits: TrainSplits, config: TrainConfig, init_source: PromptSource | None,
     progress: TrainProgress | None,
 ) -> PromptedViT:
-    layers = 1 if config.mode == "shallow" else backbone.depth
-    geometry = PromptGeometry(mode=config.mode, length=config.length, width=backbone.embed_dim, layers=layers)
+    geometry = backbone.geometry(config.mode, config.length)
     spec = init_spec(config.init)
     if progress:
         progress("init", 0, 1)
