@@ -11,7 +11,7 @@ import typer
 from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
-from . import ensemble_cmd, hub_cmds, rank_cmd, registry_cmds
+from . import ensemble_cmd, hub_cmds, plugins_cmd, rank_cmd, registry_cmds
 from . import eval as eval_cmd
 from . import train as train_cmd
 
@@ -47,6 +47,7 @@ train_cmd.register(app)
 eval_cmd.register(app)
 rank_cmd.register(app)
 ensemble_cmd.register(app)
+plugins_cmd.register(app)
 # Command groups added by later modules register here, one line each.
 
 

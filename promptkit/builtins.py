@@ -17,7 +17,7 @@ from typing import Any
 
 from promptkit.plugins import Registry
 
-__all__ = ["register_builtins"]
+__all__ = ["register_builtins", "tables"]
 
 
 def _backbones(table: Registry[Any]) -> None:
@@ -75,6 +75,7 @@ def _datasets(table: Registry[Any]) -> None:
 
 
 def _zoo_generators(table: Registry[Any]) -> None:
+    from promptkit.zoo.suite import TASKS
     from promptkit.zoo.tasks import natural, specialized, structured
 
     for name, fn in (
@@ -91,7 +92,7 @@ def _zoo_generators(table: Registry[Any]) -> None:
         ("zoo-azimuth", structured.azimuth),
         ("zoo-elevation", structured.elevation),
     ):
-        table.add(name, fn)
+        table.add(name, fn, summary=TASKS[name].description)
 
 
 # the module that defines a table (its ``home``) -> the function that fills it
@@ -114,3 +115,22 @@ def register_builtins(table: Registry[Any]) -> None:
     filler = _FILLERS.get(table.home)
     if filler is not None:
         filler(table)
+
+
+def tables() -> dict[str, Registry[Any]]:
+    """Every plugin table by the plural a user types (``promptkit plugins scores``)."""
+    from promptkit.backbone import BACKBONES
+    from promptkit.data.catalog import DATASETS
+    from promptkit.ensemble._registry import WEIGHT_METHODS
+    from promptkit.inits._registry import INITS
+    from promptkit.scores._registry import SCORES
+    from promptkit.zoo.suite import GENERATORS
+
+    return {
+        "backbones": BACKBONES,
+        "inits": INITS,
+        "scores": SCORES,
+        "weights": WEIGHT_METHODS,
+        "datasets": DATASETS,
+        "zoo-generators": GENERATORS,
+    }
