@@ -64,3 +64,62 @@ def test_every_subcommand_help_is_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stderr.strip().endswith("[]"), result.stderr[-2000:]
+
+
+# -- the whole import graph ------------------------------------------------------------------
+
+import shutil  # noqa: E402
+
+from layering_rules import violations  # noqa: E402
+
+
+def test_the_tree_keeps_every_rule_and_has_no_import_cycle():
+    bad = violations(ROOT)
+    assert not bad, "\n".join(bad)
+
+
+def _copy_tree(dest: Path) -> Path:
+    for folder in ("promptkit", "cli", "registry"):
+        for path in (ROOT / folder).rglob("*.py"):
+            target = dest / path.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    return dest
+
+
+PLANTED = {
+    "core imports the registry": ("promptkit/stats.py", "from promptkit.registry import store\n", "the core never"),
+    "core imports rich inside a function": (
+        "promptkit/features.py", "def _show():\n    import rich\n", "the core never"),
+    "registry imports the CLI": ("registry/refs.py", "from promptkit.cli import app\n", "the registry never"),
+    "data imports the zoo by a string": (
+        "promptkit/data/catalog.py", "import importlib\nimportlib.import_module('promptkit.zoo.suite')\n", "never import the zoo"),
+    "backbone imports the zoo relatively": ("promptkit/backbone.py", "from .zoo import backbone\n", "never import the zoo"),
+    "ensemble math imports training in a function": (
+        "promptkit/ensemble/weights.py", "def _late():\n    from promptkit.train import train_prompt\n", "ensemble math"),
+    "ensemble math imports ranking": ("promptkit/ensemble/objective.py", "import promptkit.rank\n", "ensemble math"),
+    "an import cycle": ("promptkit/identity.py", "from promptkit import backbone\n", "import cycle"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_a_planted_violation_is_reported(case, tmp_path):
+    rel, code, expected = PLANTED[case]
+    root = _copy_tree(tmp_path)
+    assert not violations(root)
+    with open(root / rel, "a") as fh:
+        fh.write("\n" + code)
+    bad = violations(root)
+    assert any(expected in line for line in bad), bad
+
+
+def test_importing_the_ensemble_math_loads_no_training_data_or_ranking():
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import promptkit.ensemble"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "promptkit.ensemble" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[:2] in (
+        ["promptkit", "train"], ["promptkit", "data"], ["promptkit", "rank"], ["promptkit", "runs"],
+        ["promptkit", "features"], ["promptkit", "inits"], ["promptkit", "zoo"], ["promptkit", "backbone"]))
+    assert not heavy, heavy
