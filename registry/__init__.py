@@ -7,8 +7,10 @@
 'prompt'
 """
 
+from .asset import Asset, Entry
 from .files import content_digest, read_prompt_file
 from .hub import PullResult, PushResult, pull, push
+from .integrity import VerifyIssue, VerifyReport
 from .manifest import (
     AssetSpec,
     DatasetInfo,
@@ -22,7 +24,7 @@ from .manifest import (
     parse_manifest,
 )
 from .refs import Reference, parse_reference, validate_name
-from .store import Asset, Entry, Registry, VerifyIssue, VerifyReport
+from .store import Registry
 
 __all__ = [
     "Asset",

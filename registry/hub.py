@@ -14,7 +14,7 @@ Everything goes through ``huggingface_hub``: tokens come from ``token=``, else `
 else the stored login (``hf auth login``), and are never put in messages. ``HF_ENDPOINT``,
 ``HF_HUB_OFFLINE``, ``HF_HOME`` and ``HF_HUB_CACHE`` are read when a function is called (the
 library reads them once, at import). Hub failures become one-line promptkit errors with the
-next step, in one place (:func:`_translated`).
+next step, in one place (:func:`promptkit.registry.hub_errors.translated`).
 
 >>> from promptkit.registry import Registry
 >>> from promptkit.registry.hub import pull, push
@@ -27,26 +27,18 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptkit._version import __version__
-from promptkit.errors import (
-    HubAuthError,
-    HubError,
-    HubNotFoundError,
-    HubOfflineError,
-    InvalidAssetError,
-    PromptkitError,
-    UsageError,
-)
+from promptkit.errors import HubNotFoundError, HubOfflineError, InvalidAssetError, PromptkitError, UsageError
 
 from .card import render_card
 from .files import read_prompt_file
+from .hub_errors import quiet, translated
+from .layout import CARD_FILE, MANIFEST_FILE, PROMPT_FILE
 from .manifest import ENSEMBLE, Manifest, Origin, parse_manifest
 from .refs import validate_name
 
@@ -54,10 +46,7 @@ if TYPE_CHECKING:
     from .store import Registry
 
 __all__ = [
-    "CARD_FILE",
     "DEFAULT_ENDPOINT",
-    "MANIFEST_FILE",
-    "PROMPT_FILE",
     "PullResult",
     "PushResult",
     "hub_cache_dir",
@@ -69,9 +58,6 @@ __all__ = [
     "validate_download",
 ]
 
-PROMPT_FILE = "prompt.safetensors"
-MANIFEST_FILE = "manifest.json"
-CARD_FILE = "README.md"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 MAX_PROMPT_BYTES = 1 << 30  # a ViT-L deep prompt with a head is ~10 MB; refuse absurd downloads
 MAX_MANIFEST_BYTES = 16 << 20
@@ -222,36 +208,51 @@ def push(
     }
     card = render_card(manifest, repo_id=repo_id, source_repos=_source_repos(registry, manifest), files=files)
     branch = revision or "main"
-    commit_message = message or f"promptkit push {manifest.ref} (sha256:{manifest.sha256[:12]})"
+    contents = {PROMPT_FILE: data, MANIFEST_FILE: (manifest.model_dump_json(indent=2) + "\n").encode(),
+                CARD_FILE: card.encode()}
+    with quiet(), translated("push to", repo_id=repo_id, revision=branch, endpoint=endpoint, token=token):
+        commit, tag = _upload(
+            manifest, contents, repo_id=repo_id, private=private, branch=branch, create_pr=create_pr,
+            message=message or f"promptkit push {manifest.ref} (sha256:{manifest.sha256[:12]})",
+            token=token, endpoint=endpoint,
+        )
+    return PushResult(
+        manifest=manifest, repo_id=repo_id, endpoint=endpoint, revision=branch, commit_sha=commit.oid,
+        commit_url=commit.commit_url, pr_url=commit.pr_url, tag=tag, files=tuple(files),
+    )
 
+
+def _upload(
+    manifest: Manifest, contents: dict[str, bytes], *, repo_id: str, private: bool, branch: str, create_pr: bool,
+    message: str, token: str | None, endpoint: str,
+) -> tuple[Any, str | None]:
+    """Create the repo (and branch) if missing, commit ``contents`` in one commit, tag it ``v<version>``.
+
+    Returns huggingface_hub's ``CommitInfo`` and the tag (None for a pull request).
+    """
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint, token=token, library_name="promptkit", library_version=__version__)
     with tempfile.TemporaryDirectory(prefix="promptkit-push-") as tmp:
         folder = Path(tmp)
-        (folder / PROMPT_FILE).write_bytes(data)
-        (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        (folder / CARD_FILE).write_text(card, encoding="utf-8")
-        with _quiet(), _translated("push to", repo_id=repo_id, revision=branch, endpoint=endpoint, token=token):
-            # private=None keeps the namespace's default visibility for new repos.
-            api.create_repo(repo_id, repo_type="model", private=True if private else None, exist_ok=True)
-            if branch != "main" and not branch.startswith("refs/pr/"):
-                api.create_branch(repo_id, branch=branch, exist_ok=True)
-            info = api.upload_folder(
-                repo_id=repo_id, folder_path=folder, repo_type="model", revision=None if create_pr else branch,
-                create_pr=create_pr, commit_message=commit_message,
-                commit_description=f"{manifest.ref}: {manifest.backbone.timm_name}, {_shape(manifest)}",
-            )
-            tag = None
-            if not create_pr:
-                tag = f"v{manifest.version}"
-                # An existing tag is left where it is (e.g. a re-push of the same version); tags are never moved.
-                api.create_tag(repo_id, tag=tag, revision=info.oid, exist_ok=True,
-                               tag_message=f"{manifest.ref} sha256:{manifest.sha256}")
-    return PushResult(
-        manifest=manifest, repo_id=repo_id, endpoint=endpoint, revision=branch, commit_sha=info.oid,
-        commit_url=info.commit_url, pr_url=info.pr_url, tag=tag, files=tuple(files),
-    )
+        for fname, content in contents.items():
+            (folder / fname).write_bytes(content)
+        # private=None keeps the namespace's default visibility for new repos.
+        api.create_repo(repo_id, repo_type="model", private=True if private else None, exist_ok=True)
+        if branch != "main" and not branch.startswith("refs/pr/"):
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, repo_type="model", revision=None if create_pr else branch,
+            create_pr=create_pr, commit_message=message,
+            commit_description=f"{manifest.ref}: {manifest.backbone.timm_name}, {_shape(manifest)}",
+        )
+    if create_pr:
+        return info, None
+    tag = f"v{manifest.version}"
+    # An existing tag is left where it is (e.g. a re-push of the same version); tags are never moved.
+    api.create_tag(repo_id, tag=tag, revision=info.oid, exist_ok=True,
+                   tag_message=f"{manifest.ref} sha256:{manifest.sha256}")
+    return info, tag
 
 
 def _shape(manifest: Manifest) -> str:
@@ -321,7 +322,7 @@ def pull(
 
     from huggingface_hub import snapshot_download
 
-    with _quiet(), _translated("pull", repo_id=repo_id, revision=revision or "main", endpoint=endpoint, token=token,
+    with quiet(), translated("pull", repo_id=repo_id, revision=revision or "main", endpoint=endpoint, token=token,
                                offline=offline):
         snapshot = snapshot_download(
             repo_id, repo_type="model", revision=revision, cache_dir=cache, endpoint=endpoint, token=token,
@@ -347,25 +348,6 @@ def pull(
         manifest=manifest, repo_id=repo_id, endpoint=endpoint, revision=revision or "main", commit_sha=commit_sha,
         created=not existed, path=registry.path_of(manifest.ref),
     )
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence huggingface_hub's progress bars for the block: the library does not print (the CLI renders).
-
-    An explicit ``HF_HUB_DISABLE_PROGRESS_BARS`` wins, as huggingface_hub documents.
-    """
-    from huggingface_hub import constants
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    if constants.HF_HUB_DISABLE_PROGRESS_BARS is not None or are_progress_bars_disabled():
-        yield
-        return
-    disable_progress_bars()
-    try:
-        yield
-    finally:
-        enable_progress_bars()
 
 
 def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[bytes, Manifest]:
@@ -403,126 +385,3 @@ def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[b
             hint="the repo was edited by hand or corrupted; ask its owner to push it again with `promptkit push`",
         )
     return data, record
-
-
-# -- errors ---------------------------------------------------------------------------------
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection and timeout errors of the HTTP client huggingface_hub uses (httpx2 in 2.x, requests before)."""
-    import importlib
-
-    found: list[type[BaseException]] = []
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
-                         ("requests", "ConnectionError"), ("requests", "Timeout")):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-def _secrets(token: str | None) -> list[str]:
-    """Every token value that could appear in a server's or library's message."""
-    values = [token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
-    try:
-        from huggingface_hub.utils import get_token
-
-        values.append(get_token())
-    except Exception:  # a broken token store must not mask the real error
-        pass
-    return [v for v in values if v and len(v) >= 4]
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())  # one line
-
-
-@contextmanager
-def _translated(
-    action: str, *, repo_id: str, revision: str, endpoint: str, token: str | None, offline: bool = False
-) -> Iterator[None]:
-    """Turn huggingface_hub and transport errors into promptkit's one-line Hub errors (the only place)."""
-    try:
-        yield
-    except PromptkitError:
-        raise
-    except Exception as err:
-        mapped = _hub_error(err, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
-                            token=token, offline=offline)
-        if mapped is None:
-            raise
-        raise mapped from None  # the library's message may quote URLs and server text; ours is one line
-
-
-def _hub_error(
-    err: BaseException, *, action: str, repo_id: str, revision: str, endpoint: str, token: str | None, offline: bool
-) -> PromptkitError | None:
-    """The promptkit error for a huggingface_hub or transport error, or None for anything else."""
-    from huggingface_hub import errors as hf
-
-    # Older huggingface_hub releases have no RemoteEntryNotFoundError (their EntryNotFoundError is remote).
-    remote_entry_missing = getattr(hf, "RemoteEntryNotFoundError", hf.EntryNotFoundError)
-
-    repo_url = f"{endpoint}/{repo_id}"
-    login = "log in with `hf auth login` or set HF_TOKEN to a token that can access it"
-    if isinstance(err, hf.LocalEntryNotFoundError) and isinstance(err.__cause__, hf.HfHubHTTPError):
-        # snapshot_download wraps an HTTP error it could not recover from with the cache: report the cause.
-        return _hub_error(err.__cause__, action=action, repo_id=repo_id, revision=revision, endpoint=endpoint,
-                          token=token, offline=offline)
-    if isinstance(err, (hf.OfflineModeIsEnabled, hf.LocalEntryNotFoundError)):
-        if offline or isinstance(err, hf.OfflineModeIsEnabled) or isinstance(err.__cause__, hf.OfflineModeIsEnabled):
-            return HubOfflineError(
-                f"cannot {action} {repo_id}@{revision}: HF_HUB_OFFLINE is set and it is not in the Hugging Face "
-                "cache", repo_id=repo_id, hint="pull it once with network access, or unset HF_HUB_OFFLINE",
-            )
-        return HubError(
-            f"cannot {action} {repo_id}@{revision}: the Hub at {endpoint} could not be reached and it is not in "
-            "the Hugging Face cache", repo_id=repo_id,
-            hint="check your network connection and HF_ENDPOINT, then retry",
-        )
-    if isinstance(err, hf.GatedRepoError):
-        return HubAuthError(
-            f"cannot {action} {repo_id}: the repo is gated and this account has not been granted access",
-            repo_id=repo_id, hint=f"request access at {repo_url}, then {login}",
-        )
-    if isinstance(err, hf.RevisionNotFoundError):
-        return HubNotFoundError(
-            f"revision {revision!r} not found in {repo_id}", repo_id=repo_id,
-            hint=f"check the branch, tag or commit (tags are v<version>) at {repo_url}, or omit @REVISION for main",
-        )
-    if isinstance(err, remote_entry_missing):
-        return HubNotFoundError(
-            f"{repo_id}@{revision} lacks a file promptkit needs: it is not a promptkit prompt repo", repo_id=repo_id,
-            hint="check the repo id; promptkit repos are made by `promptkit push`",
-        )
-    if isinstance(err, hf.HfHubHTTPError):
-        status = err.response.status_code if getattr(err, "response", None) is not None else 0
-        if status == 401:
-            return HubAuthError(
-                f"the Hub refused the credentials to {action} {repo_id} (401: no token, an invalid token, or a "
-                "private repo)", repo_id=repo_id, hint=login,
-            )
-        if status == 403:
-            return HubAuthError(
-                f"the token may not {action} {repo_id} (403: no write access to this namespace or repo)",
-                repo_id=repo_id, hint="use a token with write access to the namespace (hf auth login)",
-            )
-        if isinstance(err, hf.RepositoryNotFoundError) or status == 404:
-            return HubNotFoundError(
-                f"repository {repo_id} not found on {endpoint}", repo_id=repo_id,
-                hint=f"check the repo id; if it is private, {login}",
-            )
-        detail = _scrub(err.server_message or "", _secrets(token))[:200]
-        return HubError(
-            f"the Hub answered {status} to {action} {repo_id}" + (f": {detail}" if detail else ""), repo_id=repo_id,
-            hint="retry later; if it persists, check https://status.huggingface.co",
-        )
-    if isinstance(err, _transport_errors()):
-        return HubError(
-            f"cannot {action} {repo_id}: the Hub at {endpoint} could not be reached ({type(err).__name__})",
-            repo_id=repo_id, hint="check your network connection and HF_ENDPOINT, then retry",
-        )
-    return None

@@ -10,8 +10,9 @@ from promptkit.identity import BackboneIdentity, PromptGeometry
 
 from .files import HEAD_WEIGHT, PROMPT, read_header
 from .importers import read_bare_prompt
+from .layout import MANIFEST_FILE, PROMPT_FILE
 from .manifest import METADATA_KEY, AssetSpec, HeadInfo, Manifest
-from .store import FILE_NAME, Registry
+from .store import Registry
 
 __all__ = ["add_path"]
 
@@ -58,16 +59,16 @@ def add_path(
 
 
 def _add_folder(reg: Registry, folder: Path, *, name: str | None, tags: dict[str, str] | None) -> Manifest:
-    file = folder / FILE_NAME
+    file = folder / PROMPT_FILE
     if not file.is_file():
-        raise UsageError(f"{folder} holds no {FILE_NAME}", hint="give a folder written by `promptkit export`")
+        raise UsageError(f"{folder} holds no {PROMPT_FILE}", hint="give a folder written by `promptkit export`")
     exported_tags = None
-    record = folder / "manifest.json"
+    record = folder / MANIFEST_FILE
     if record.is_file():
         try:
             exported_tags = json.loads(record.read_text()).get("tags")
         except ValueError:
-            raise InvalidAssetError("manifest.json is not valid JSON", source=str(record)) from None
+            raise InvalidAssetError(f"{MANIFEST_FILE} is not valid JSON", source=str(record)) from None
     return reg.import_file(file, name=name, tags=_merged(exported_tags, tags))
 
 

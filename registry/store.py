@@ -1,17 +1,9 @@
 """The registry: a folder of immutable, numbered prompt versions with aliases, tags and digests.
 
-A version holds one prompt or an ensemble of prompts (``Manifest.kind``, :class:`Asset`).
+A version holds one prompt or an ensemble of prompts (``Manifest.kind``, :class:`~.asset.Asset`).
 
-On disk (one folder per name; ``_`` holds names without a namespace)::
-
-    <root>/promptkit-registry.json          format marker
-    <root>/.lock                            writer lock (filelock; released if a writer dies)
-    <root>/.staging/<uuid>/                 versions being written (garbage if a writer died)
-    <root>/assets/<namespace or _>/<name>/
-        aliases.json                        {"prod": 3}; ``latest`` is always the highest version
-        next_version                        high-water mark: numbers are never reused
-        versions/<n>/prompt.safetensors     tensors + embedded manifest
-        versions/<n>/record.json            {"manifest", "file_sha256", "file_size"}: written last
+The folder's layout and its file names are :mod:`.layout`'s; reading a folder is
+:class:`~.folder.StoreFolder`'s.
 
 A version is written completely into ``.staging`` (file, fsync, record, fsync) and becomes
 visible by one ``rename`` of its folder, so a writer killed at any moment leaves either a full
@@ -26,12 +18,9 @@ import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from pydantic import BaseModel
 
 from promptkit._version import __version__
 from promptkit.digest import bytes_sha256
@@ -46,205 +35,31 @@ from promptkit.errors import (
 )
 
 from . import _fs
-from .files import (
-    ALPHA,
-    HEAD_BIAS,
-    HEAD_WEIGHT,
-    MEMBER_MEAN,
-    MEMBER_STD,
-    MEMBERS,
-    PROMPT,
-    content_digest,
-    read_prompt_file,
-    serialize,
-)
+from .asset import Asset, Entry
+from .files import content_digest, read_prompt_file, serialize
 from .files import validate_tensors as _validate_tensors
+from .folder import StoreFolder
 from .integrity import VerifyIssue, VerifyReport, check_version
+from .layout import (
+    ALIASES_FILE,
+    FORMAT,
+    LOCK_FILE,
+    MANIFEST_FILE,
+    MARKER_FILE,
+    NEXT_VERSION_FILE,
+    PROMPT_FILE,
+    RECORD_FILE,
+    STAGING_DIR,
+    TRASH_DIR,
+)
 from .location import builtin_root, resolve_root
-from .manifest import ENSEMBLE, AssetSpec, Manifest, Origin, parse_manifest
+from .manifest import AssetSpec, Manifest, Origin, parse_manifest
 from .refs import LATEST, Reference, parse_reference, validate_alias, validate_name, validate_tag
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Asset", "Entry", "Registry", "VerifyIssue", "VerifyReport", "not_a_prompt"]
-
-FILE_NAME = "prompt.safetensors"
-RECORD_NAME = "record.json"
-MARKER = "promptkit-registry.json"
-FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Asset:
-    """A loaded, verified version: one prompt (``kind == "prompt"``) or an ensemble of k prompts.
-
-    A prompt gives :attr:`prompt` and maybe :attr:`head`. An ensemble gives :attr:`members`,
-    :attr:`alpha`, :attr:`member_stats` and :attr:`head` (the parts of a
-    :class:`promptkit.prompted_ensemble.PromptedEnsemble`); it has no single :attr:`prompt`.
-
-    Shape:
-        - prompt: ``(L, m, d)``; head: ``(C, d)`` and ``(C,)``
-        - members: ``(k, L, m, d)``; alpha: ``(k,)``; member_stats: ``(k, d)`` and ``(k, d)``
-    """
-
-    manifest: Manifest
-    tensors: dict[str, torch.Tensor]
-    path: Path  # the stored .safetensors file
-
-    @property
-    def kind(self) -> str:
-        """``"prompt"`` or ``"ensemble"``."""
-        return self.manifest.kind
-
-    @property
-    def prompt(self) -> torch.Tensor:
-        """Shape: (L, m, d).
-
-        Raises:
-            UsageError: the asset is an ensemble (it has k prompts, not one).
-        """
-        if self.kind == ENSEMBLE:
-            raise not_a_prompt(self.manifest)
-        return self.tensors[PROMPT]
-
-    @property
-    def members(self) -> torch.Tensor:
-        """An ensemble's member prompts, in the order of ``manifest.ensemble.members``.
-
-        Shape: (k, L, m, d).
-        """
-        return self._ensemble_tensor(MEMBERS)
-
-    @property
-    def alpha(self) -> torch.Tensor:
-        """An ensemble's member weights, on the simplex. Shape: (k,)."""
-        return self._ensemble_tensor(ALPHA)
-
-    @property
-    def member_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """An ensemble's per-member feature ``(mean, std)`` on the target's training images.
-
-        Shape: (k, d) each.
-        """
-        return self._ensemble_tensor(MEMBER_MEAN), self._ensemble_tensor(MEMBER_STD)
-
-    def _ensemble_tensor(self, name: str) -> torch.Tensor:
-        if self.kind != ENSEMBLE:
-            raise UsageError(f"{self.manifest.ref} is a single prompt, not an ensemble: it has no {name!r}",
-                             hint="use asset.prompt (shape (L, m, d))")
-        return self.tensors[name]
-
-    @property
-    def head(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """``(weight (C, d), bias (C,))`` on pooled features, or None."""
-        if HEAD_WEIGHT not in self.tensors:
-            return None
-        return self.tensors[HEAD_WEIGHT], self.tensors[HEAD_BIAS]
-
-
-def not_a_prompt(manifest: Manifest, *, use: str = "") -> UsageError:
-    """The error for an ensemble asked to serve as one prompt (a source, an init, ``Asset.prompt``).
-
-    Args:
-        manifest: the ensemble's manifest.
-        use: what it was asked to serve as, e.g. ``"a rank source"`` [default: one prompt].
-    """
-    k = manifest.num_members
-    refs = ", ".join(m.ref for m in manifest.ensemble.members) if manifest.ensemble else ""
-    return UsageError(
-        f"{manifest.ref} is an ensemble of {k} prompts, not one prompt" + (f", so it cannot serve as {use}"
-                                                                            if use else ""),
-        hint=f"use one of the versions its members started from ({refs}), or distill it into one prompt with "
-        "`promptkit ensemble --compose distill`; in Python, Asset.members holds its member prompts",
-    )
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One version as listed: its manifest, the aliases pointing at it, and whether it is built in."""
-
-    manifest: Manifest
-    aliases: tuple[str, ...] = ()
-    builtin: bool = False
-
-
-class _Record(BaseModel):
-    """``record.json``: the authoritative manifest of a version and the digest of its file."""
-
-    manifest: Manifest
-    file_sha256: str
-    file_size: int
-
-
-class _Store:
-    """One registry folder (the user's, writable; or the built-in collection, read-only)."""
-
-    def __init__(self, root: Path, *, readonly: bool) -> None:
-        self.root = root
-        self.readonly = readonly
-
-    # -- paths ---------------------------------------------------------------
-    def name_dir(self, name: str) -> Path:
-        ns, _, base = name.rpartition("/")
-        return self.root / "assets" / (ns or "_") / base
-
-    def version_dir(self, name: str, version: int) -> Path:
-        return self.name_dir(name) / "versions" / str(version)
-
-    # -- reading -------------------------------------------------------------
-    def versions(self, name: str) -> list[int]:
-        """Committed versions of ``name``, ascending (a folder without a record is not committed)."""
-        vdir = os.path.join(self.name_dir(name), "versions")  # plain strings: this runs per version in `list`
-        try:
-            names = os.listdir(vdir)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return sorted(int(v) for v in names if v.isdigit() and os.path.isfile(os.path.join(vdir, v, RECORD_NAME)))
-
-    def has_version(self, name: str, version: int) -> bool:
-        return (self.version_dir(name, version) / RECORD_NAME).is_file()
-
-    def names(self) -> list[str]:
-        base = self.root / "assets"
-        out = []
-        if not base.is_dir():
-            return out
-        for ns in sorted(os.listdir(base)):
-            if not (base / ns).is_dir():
-                continue
-            for n in sorted(os.listdir(base / ns)):
-                name = n if ns == "_" else f"{ns}/{n}"
-                if self.versions(name):
-                    out.append(name)
-        return out
-
-    def record(self, name: str, version: int) -> dict:
-        path = self.version_dir(name, version) / RECORD_NAME
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            raise AssetNotFoundError(f"{name}:{version}") from None
-        except ValueError:
-            raise IntegrityError(
-                f"{name}:{version}: unreadable record {path}", hint="run `promptkit verify`"
-            ) from None
-
-    def manifest(self, name: str, version: int) -> Manifest:
-        path = os.path.join(self.name_dir(name), "versions", str(version), RECORD_NAME)
-        try:
-            with open(path, "rb") as fh:
-                return _Record.model_validate_json(fh.read()).manifest  # one pass of pydantic-core's parser
-        except FileNotFoundError:
-            raise AssetNotFoundError(f"{name}:{version}") from None
-        except ValueError:
-            return parse_manifest(self.record(name, version).get("manifest"), source=f"{name}:{version}")
-
-    def aliases(self, name: str) -> dict[str, int]:
-        try:
-            return json.loads((self.name_dir(name) / "aliases.json").read_text())
-        except FileNotFoundError:
-            return {}
+__all__ = ["Registry"]
 
 
 class Registry:
@@ -260,18 +75,18 @@ class Registry:
         self, root: str | os.PathLike[str] | None = None, *, builtin: bool | Path = True, lock_timeout: float = 120.0
     ) -> None:
         self.root = resolve_root(root)
-        self._user = _Store(self.root, readonly=False)
+        self._user = StoreFolder(self.root, readonly=False)
         broot = builtin_root() if builtin is True else (Path(builtin) if builtin else None)
         if broot is not None and broot.resolve() == self.root.resolve():
             broot = None  # writing the built-in collection itself (`make zoo`): it is this registry
-        self._builtin = _Store(broot, readonly=True) if broot is not None and broot.is_dir() else None
+        self._builtin = StoreFolder(broot, readonly=True) if broot is not None and broot.is_dir() else None
         self.lock_timeout = lock_timeout
 
     # -- helpers -------------------------------------------------------------
-    def _stores(self) -> list[_Store]:
+    def _stores(self) -> list[StoreFolder]:
         return [self._user] + ([self._builtin] if self._builtin else [])
 
-    def _store_for(self, name: str) -> _Store:
+    def _store_for(self, name: str) -> StoreFolder:
         """The store that holds ``name`` (user first), or raise AssetNotFoundError."""
         for store in self._stores():
             if store.versions(name):
@@ -287,18 +102,18 @@ class Registry:
         from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
-        marker = self.root / MARKER
+        marker = self.root / MARKER_FILE
         if not marker.exists():
             _fs.write_json_atomic(marker, {"format": FORMAT})
-        lock = FileLock(str(self.root / ".lock"), timeout=self.lock_timeout)
+        lock = FileLock(str(self.root / LOCK_FILE), timeout=self.lock_timeout)
         try:
             lock.acquire()
         except Timeout:
             raise LockTimeoutError(str(self.root), self.lock_timeout) from None
         try:
             # Anything left in staging while we hold the lock belongs to a writer that died.
-            shutil.rmtree(self.root / ".staging", ignore_errors=True)
-            shutil.rmtree(self.root / ".trash", ignore_errors=True)
+            shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)
+            shutil.rmtree(self.root / TRASH_DIR, ignore_errors=True)
             yield
         finally:
             lock.release()
@@ -309,7 +124,7 @@ class Registry:
         store, version = self._locate(ref)
         return store.manifest(parse_reference(str(ref)).name, version)
 
-    def _locate(self, ref: str | Reference) -> tuple[_Store, int]:
+    def _locate(self, ref: str | Reference) -> tuple[StoreFolder, int]:
         r = parse_reference(ref) if isinstance(ref, str) else ref
         if r.version is not None:  # fast path: one stat per store, no listing
             for store in self._stores():
@@ -341,7 +156,7 @@ class Registry:
 
     def path_of(self, ref: str | Reference) -> Path:
         store, version = self._locate(ref)
-        return store.version_dir(parse_reference(str(ref)).name, version) / FILE_NAME
+        return store.version_dir(parse_reference(str(ref)).name, version) / PROMPT_FILE
 
     def is_builtin(self, name: str) -> bool:
         return self._builtin is not None and bool(self._builtin.versions(name)) and not self._user.versions(name)
@@ -358,7 +173,7 @@ class Registry:
         vref = f"{name}:{version}"
         record = store.record(name, version)
         manifest = parse_manifest(record["manifest"], source=vref)
-        path = store.version_dir(name, version) / FILE_NAME
+        path = store.version_dir(name, version) / PROMPT_FILE
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -461,20 +276,20 @@ class Registry:
         with self._locked():
             ndir = self._user.name_dir(name)
             existing = self._user.versions(name)
-            floor = _read_int(ndir / "next_version")
+            floor = _read_int(ndir / NEXT_VERSION_FILE)
             version = max([floor, *(v + 1 for v in existing), 1])
             data, manifest = build(version)
-            stage = self.root / ".staging" / uuid.uuid4().hex
+            stage = self.root / STAGING_DIR / uuid.uuid4().hex
             stage.mkdir(parents=True)
-            _fs.write_atomic(stage / FILE_NAME, data)
+            _fs.write_atomic(stage / PROMPT_FILE, data)
             record = {"manifest": json.loads(manifest.model_dump_json()), "file_sha256": bytes_sha256(data),
                       "file_size": len(data)}
-            _fs.write_json_atomic(stage / RECORD_NAME, record)  # the record is written last
+            _fs.write_json_atomic(stage / RECORD_FILE, record)  # the record is written last
             target = self._user.version_dir(name, version)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(stage, target)  # the commit point: the version appears whole
             _fs.fsync_dir(target.parent)
-            _fs.write_atomic(ndir / "next_version", f"{version + 1}\n".encode())
+            _fs.write_atomic(ndir / NEXT_VERSION_FILE, f"{version + 1}\n".encode())
             return manifest
 
     def tag(self, ref: str, set_tags: Mapping[str, str] | None = None, remove: list[str] | tuple = ()) -> Manifest:
@@ -491,7 +306,7 @@ class Registry:
             tags.update(set_tags or {})
             record["manifest"]["tags"] = tags
             manifest = parse_manifest(record["manifest"], source=f"{r.name}:{version}")
-            _fs.write_json_atomic(vdir / RECORD_NAME, record)
+            _fs.write_json_atomic(vdir / RECORD_FILE, record)
             return manifest
 
     def set_alias(self, ref: str, alias: str) -> Manifest:
@@ -505,7 +320,7 @@ class Registry:
             _, version = self._locate(r)
             aliases = self._user.aliases(r.name)
             aliases[alias] = version
-            _fs.write_json_atomic(self._user.name_dir(r.name) / "aliases.json", aliases)
+            _fs.write_json_atomic(self._user.name_dir(r.name) / ALIASES_FILE, aliases)
             return self._user.manifest(r.name, version)
 
     def remove_alias(self, name: str, alias: str) -> None:
@@ -516,7 +331,7 @@ class Registry:
             if alias not in aliases:
                 raise AssetNotFoundError(f"{name}@{alias}", detail="no such alias")
             del aliases[alias]
-            _fs.write_json_atomic(self._user.name_dir(name) / "aliases.json", aliases)
+            _fs.write_json_atomic(self._user.name_dir(name) / ALIASES_FILE, aliases)
 
     def remove(self, ref: str) -> list[str]:
         """Remove one version (``name:3``, ``name@alias``, ``name@sha256:..``) or, for a bare name, all of them.
@@ -532,7 +347,7 @@ class Registry:
             if not self._user.versions(r.name):
                 raise AssetNotFoundError(ref)
             ndir = self._user.name_dir(r.name)
-            trash = self.root / ".trash"
+            trash = self.root / TRASH_DIR
             if whole:
                 removed = [f"{r.name}:{v}" for v in self._user.versions(r.name)]
                 _fs.remove_tree(ndir, trash)
@@ -540,7 +355,7 @@ class Registry:
             _, version = self._locate(r)
             _fs.remove_tree(self._user.version_dir(r.name, version), trash)
             aliases = {a: v for a, v in self._user.aliases(r.name).items() if v != version}
-            _fs.write_json_atomic(ndir / "aliases.json", aliases)
+            _fs.write_json_atomic(ndir / ALIASES_FILE, aliases)
             if not self._user.versions(r.name):
                 _fs.remove_tree(ndir, trash)
             return [f"{r.name}:{version}"]
@@ -552,7 +367,7 @@ class Registry:
         Args:
             progress: optional ``callable(done, total)``.
         """
-        targets: list[tuple[_Store, str, int]] = []
+        targets: list[tuple[StoreFolder, str, int]] = []
         if ref is not None:
             store, version = self._locate(ref)
             targets.append((store, parse_reference(ref).name, version))
@@ -563,7 +378,7 @@ class Registry:
         report = VerifyReport()
         for i, (store, n, v) in enumerate(targets):
             vdir = store.version_dir(n, v)
-            problem = check_version(f"{n}:{v}", vdir / RECORD_NAME, vdir / FILE_NAME)
+            problem = check_version(f"{n}:{v}", vdir / RECORD_FILE, vdir / PROMPT_FILE)
             report.checked += 1
             if problem:
                 report.issues.append(VerifyIssue(f"{n}:{v}", problem))
@@ -576,11 +391,11 @@ class Registry:
         asset = self.load(ref)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        for fname in (FILE_NAME, "manifest.json"):
+        for fname in (PROMPT_FILE, MANIFEST_FILE):
             if (out / fname).exists():
                 raise UsageError(f"{out / fname} already exists", hint="export into an empty folder")
-        _fs.write_atomic(out / FILE_NAME, asset.path.read_bytes())
-        _fs.write_atomic(out / "manifest.json", (asset.manifest.model_dump_json(indent=2) + "\n").encode())
+        _fs.write_atomic(out / PROMPT_FILE, asset.path.read_bytes())
+        _fs.write_atomic(out / MANIFEST_FILE, (asset.manifest.model_dump_json(indent=2) + "\n").encode())
         return out
 
 

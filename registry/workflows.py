@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from promptkit.errors import UsageError
 from promptkit.identity import BackboneIdentity
 
+from .asset import not_a_prompt
 from .manifest import ENSEMBLE, Manifest
-from .store import Registry, not_a_prompt
+from .store import Registry
 
 __all__ = ["choose_backbone", "load_sources", "source_refs"]
 

@@ -95,8 +95,10 @@ def _tasks() -> list[str]:
 
 
 def stage_pretrain(args: argparse.Namespace) -> None:
+    from promptkit.zoo.arch import RECORD_FILE
+
     out = RUNS / "pretrain"
-    if (out / "record.json").is_file():
+    if (out / RECORD_FILE).is_file():
         _log(f"pretrain: done ({out})")
         return
     cmd = [
@@ -120,12 +122,13 @@ def stage_pretrain(args: argparse.Namespace) -> None:
 
 
 def stage_install(args: argparse.Namespace) -> None:
+    from promptkit.zoo.arch import RECORD_FILE
     from promptkit.zoo.backbone import ZOO_BACKBONE_DIR
 
     src = Path(args.pretrained or RUNS / "pretrain")
-    record = json.loads((src / "record.json").read_text())
+    record = json.loads((src / RECORD_FILE).read_text())
     ZOO_BACKBONE_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ("record.json", record["backbone"]["weights_file"]):
+    for name in (RECORD_FILE, record["backbone"]["weights_file"]):
         shutil.copy2(src / name, ZOO_BACKBONE_DIR / name)
     _log(f"install: backbone from {src} -> {ZOO_BACKBONE_DIR}")
 

@@ -51,10 +51,11 @@ def render_card(runs: Path, recipe: dict[str, Any], why: str = "", limits: str =
         why: why that recipe (shallow or deep, length, init), in prose.
         limits: where this build falls short of its goals, and what to try next, in prose.
     """
+    from promptkit.zoo.arch import RECORD_FILE
     from promptkit.zoo.backbone import ZOO_BACKBONE_DIR
     from promptkit.zoo.suite import TASKS
 
-    record = _load(ZOO_BACKBONE_DIR / "record.json")
+    record = _load(ZOO_BACKBONE_DIR / RECORD_FILE)
     evidence = _load(runs / "evidence.json")
     sources = _load(runs / "sources.json")
     seeds = _load(runs / "seeds.json")

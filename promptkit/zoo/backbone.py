@@ -34,10 +34,10 @@ def load_zoo_backbone(
         pretrained: ``False`` gives the random init of the same architecture (seed 0).
         folder: a pretraining output folder to load instead of the shipped one.
     """
-    from promptkit.zoo.arch import ArchConfig, build_vit, load_zoo_vit
+    from promptkit.zoo.arch import RECORD_FILE, ArchConfig, build_vit, load_zoo_vit
 
     folder = Path(folder) if folder is not None else ZOO_BACKBONE_DIR
-    record_path = folder / "record.json"
+    record_path = folder / RECORD_FILE
     if not record_path.is_file():
         raise WeightsError(
             f"the zoo backbone is not built ({record_path} is missing)",
