@@ -54,10 +54,32 @@ def _scores(table: Registry[Any]) -> None:
 def _weight_methods(table: Registry[Any]) -> None:
     from promptkit.ensemble import baselines, weights  # the modules, not the package's re-exports
 
-    table.add("hgprompt", weights.hgprompt_weights)
-    table.add("uniform", baselines.uniform_weights)
-    table.add("hscore-weights", baselines.hscore_weights)
-    table.add("best-single", baselines.best_single_weights)
+    table.add("hgprompt", weights.hgprompt_weights,
+              summary="HGPrompt: weights maximizing the mixture's transferability minus lam x gradient mismatch")
+    table.add("uniform", baselines.uniform_weights, summary="equal weights 1/K")
+    table.add("hscore-weights", baselines.hscore_weights,
+              summary="weights proportional to each source's own shrinkage H-score")
+    table.add("best-single", baselines.best_single_weights,
+              summary="the source with the highest own shrinkage H-score")
+
+
+def _start_strategies(table: Registry[Any]) -> None:
+    # Every weight method is a method already (promptkit.runs.methods.METHODS); these are the others.
+    from promptkit.runs.methods import register_method
+    from promptkit.runs.starts import random_start, spot_start, spt_start
+
+    register_method("random", needs_sources=False)(random_start)
+    register_method("spt", needs_sources=False)(spt_start)
+    register_method("spot")(spot_start)
+
+
+def _compositions(table: Registry[Any]) -> None:
+    from promptkit.runs import compositions as c
+
+    c.register_composition("average", single_prompt=True, learnable=True)(c.compose_average)
+    c.register_composition("aligned", single_prompt=True, learnable=True)(c.compose_aligned)
+    c.register_composition("ensemble", single_prompt=False, learnable=True)(c.compose_ensemble)
+    c.register_composition("distill", single_prompt=True, learnable=False)(c.compose_distill)
 
 
 def _datasets(table: Registry[Any]) -> None:
@@ -103,6 +125,8 @@ _FILLERS: dict[str, Callable[[Registry[Any]], None]] = {
     "promptkit.ensemble._registry": _weight_methods,
     "promptkit.data.catalog": _datasets,
     "promptkit.zoo.suite": _zoo_generators,
+    "promptkit.runs.methods": _start_strategies,
+    "promptkit.runs.compositions": _compositions,
 }
 
 
@@ -117,12 +141,18 @@ def register_builtins(table: Registry[Any]) -> None:
         filler(table)
 
 
-def tables() -> dict[str, Registry[Any]]:
-    """Every plugin table by the plural a user types (``promptkit plugins scores``)."""
+def tables() -> dict[str, Any]:
+    """Every plugin table by the plural a user types (``promptkit plugins scores``).
+
+    Each is a :class:`~promptkit.plugins.Registry`, but for ``methods``: a read-only view of
+    every weight method and every other start strategy (:class:`promptkit.runs.methods.MethodTable`).
+    """
     from promptkit.backbone import BACKBONES
     from promptkit.data.catalog import DATASETS
     from promptkit.ensemble._registry import WEIGHT_METHODS
     from promptkit.inits._registry import INITS
+    from promptkit.runs.compositions import COMPOSITIONS
+    from promptkit.runs.methods import METHODS
     from promptkit.scores._registry import SCORES
     from promptkit.zoo.suite import GENERATORS
 
@@ -131,6 +161,8 @@ def tables() -> dict[str, Registry[Any]]:
         "inits": INITS,
         "scores": SCORES,
         "weights": WEIGHT_METHODS,
+        "methods": METHODS,
+        "compositions": COMPOSITIONS,
         "datasets": DATASETS,
         "zoo-generators": GENERATORS,
     }

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from promptkit.errors import UsageError, format_choices
 
-__all__ = ["Entry", "Registry", "canonical_name", "set_builtins_loader"]
+__all__ = ["Entry", "Registry", "canonical_name", "set_builtins_loader", "suggest"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,21 @@ def set_builtins_loader(loader: Callable[[Registry[Any]], None]) -> None:
 def canonical_name(name: str) -> str:
     """The form a name is stored and looked up under: stripped, lower case, ``-`` for ``_``."""
     return name.strip().lower().replace("_", "-")
+
+
+def suggest(name: str, names: list[str], *, kind: str, listing: str = "") -> str:
+    """The hint for an unknown ``name``: ``did you mean ...? choose ... (`listing` lists them)``.
+
+    Args:
+        name: what the user typed.
+        names: the valid canonical names, sorted.
+        kind: what an entry is (``"score"``), for an empty table.
+        listing: the command that lists the entries, if any.
+    """
+    close = difflib.get_close_matches(canonical_name(name), names, n=3, cutoff=0.6)
+    guess = f"did you mean {format_choices(close)}? " if close else ""
+    where = f" (`{listing}` lists them)" if listing else ""
+    return f"{guess}choose {format_choices(names)}{where}" if names else f"no {kind} is registered"
 
 
 def _first_line(obj: object) -> str:
@@ -158,12 +173,7 @@ class Registry(MutableMapping[str, T]):
 
     def hint(self, name: str) -> str:
         """``did you mean ...? choose ...`` for a name that is not registered."""
-        self._ensure()
-        names = self.names()
-        close = difflib.get_close_matches(canonical_name(name), names, n=3, cutoff=0.6)
-        guess = f"did you mean {format_choices(close)}? " if close else ""
-        where = f" (`{self._listing}` lists them)" if self._listing else ""
-        return f"{guess}choose {format_choices(names)}{where}" if names else f"no {self.kind} is registered"
+        return suggest(name, self.names(), kind=self.kind, listing=self._listing)
 
     def names(self) -> list[str]:
         """Canonical names, sorted."""

@@ -85,8 +85,14 @@ class TestBuiltins:
         assert {"hgprompt", "uniform", "hscore-weights", "best-single"} <= set(WEIGHT_METHODS)
         assert set(TASKS) <= set(DATASETS) and {"dtd", "svhn", "cifar100", "eurosat"} <= set(DATASETS)
         assert set(GENERATORS) == set(TASKS)
-        for table in (BACKBONES, INITS, SCORES, WEIGHT_METHODS, DATASETS):
-            assert all(entry.summary for entry in table.entries()), table.kind
+        from promptkit.runs import COMPOSITIONS, METHODS
+
+        assert {"spot", "random", "spt"} | set(WEIGHT_METHODS) == set(METHODS)
+        assert {"average", "aligned", "ensemble", "distill"} == set(COMPOSITIONS)
+        for table in (BACKBONES, INITS, SCORES, WEIGHT_METHODS, DATASETS, METHODS, COMPOSITIONS, GENERATORS):
+            # every built-in says what it is (tests register undocumented plugins of their own)
+            builtin = [e for e in table.entries() if _defined_in_promptkit(e.value)]
+            assert builtin and all(entry.summary for entry in builtin), table.kind
 
     def test_a_new_weight_method_is_taken_by_name_at_once(self):
         from promptkit.ensemble import WEIGHT_METHODS, ensemble_weights, register_weights, uniform_weights
@@ -100,3 +106,29 @@ class TestBuiltins:
             assert ensemble_weights("test_plugin_weights", feats, labels).alpha.shape == (2,)
         finally:
             WEIGHT_METHODS.pop("test-plugin-weights")
+
+    def test_a_new_weight_method_is_an_ensemble_method_at_once(self):
+        from promptkit.ensemble import WEIGHT_METHODS, register_weights, uniform_weights
+        from promptkit.runs import METHODS, get_method, weight_methods
+
+        register_weights("test-plugin-mix")(uniform_weights)
+        try:
+            assert "test-plugin-mix" in METHODS
+            spec = get_method("test_plugin_mix")
+            assert spec.uses_weights and spec.needs_sources
+            assert "test-plugin-mix" in weight_methods()  # so compositions apply to it
+        finally:
+            WEIGHT_METHODS.pop("test-plugin-mix")
+        assert "test-plugin-mix" not in METHODS
+
+    def test_a_start_strategy_cannot_take_a_weight_methods_name(self):
+        from promptkit.runs import register_method
+
+        with pytest.raises(ValueError, match="already registered"):
+            register_method("uniform")(lambda run, method, seconds: None)
+
+
+def _defined_in_promptkit(value: object) -> bool:
+    fn = getattr(value, "fn", value)  # method and composition specs hold their function
+    return (getattr(fn, "__module__", None) or type(fn).__module__).startswith("promptkit.")
+

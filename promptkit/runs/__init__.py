@@ -3,8 +3,8 @@
 The orchestration around the pure math of :mod:`promptkit.ensemble`: it extracts features,
 tunes prompts and builds target models.
 
-- :mod:`~promptkit.runs.methods`: the method table (:data:`METHODS`, :func:`register_method`,
-  :func:`get_method`).
+- :mod:`~promptkit.runs.methods`: the method table (:data:`METHODS`: every weight method and
+  every start strategy of :data:`STARTS`; :func:`register_method`, :func:`get_method`).
 - :mod:`~promptkit.runs.starts`: the built-in start strategies (weight methods, ``spot``,
   ``random``, ``spt``).
 - :mod:`~promptkit.runs.compositions`: how weights become the start model (``average``,
@@ -32,13 +32,14 @@ from promptkit.runs.compositions import (
 from promptkit.runs.context import MethodRun, check_ensemble_sources
 from promptkit.runs.execute import compare, run_method
 from promptkit.runs.members import MemberRule, choose_members
-from promptkit.runs.methods import METHODS, MethodSpec, get_method, register_method, weight_methods
+from promptkit.runs.methods import METHODS, STARTS, MethodSpec, get_method, register_method, weight_methods
 from promptkit.runs.outcome import MethodResult, Start
 
 __all__ = [
     "COMPOSITIONS",
     "DEFAULT_COMPOSITION",
     "METHODS",
+    "STARTS",
     "Built",
     "CompositionSpec",
     "MemberRule",

@@ -22,7 +22,8 @@ With ``learn_alpha``, alpha is tuned with the prompt(s) and kept on the simplex:
 ``ensemble`` inside the ensemble, for ``average`` and ``aligned`` as
 P_t = sum_i alpha_i P_i + Delta (:class:`~promptkit.prompted_composed.ComposedPromptViT`).
 
-Compositions register by name with :func:`register_composition`; a method run is named by a
+Compositions register by name with :func:`register_composition` (the built-ins are listed in
+:mod:`promptkit.builtins`); a method run is named by a
 :class:`Variant` such as ``hgprompt+ensemble`` or ``hgprompt+average+learned``.
 """
 
@@ -39,6 +40,7 @@ from promptkit.ensemble.align import aligned_average
 from promptkit.ensemble.compose import compose_prompt
 from promptkit.ensemble.result import evaluate_weights
 from promptkit.errors import UsageError, format_choices
+from promptkit.plugins import Registry, canonical_name
 from promptkit.runs.members import choose_members
 from promptkit.stats import standardization
 
@@ -50,6 +52,10 @@ __all__ = [
     "Built",
     "CompositionSpec",
     "Variant",
+    "compose_aligned",
+    "compose_average",
+    "compose_distill",
+    "compose_ensemble",
     "get_composition",
     "parse_variant",
     "register_composition",
@@ -107,20 +113,29 @@ class CompositionSpec:
     summary: str
 
 
-COMPOSITIONS: dict[str, CompositionSpec] = {}
+# name -> composition; the built-ins (below) are listed in promptkit/builtins.py.
+COMPOSITIONS: Registry[CompositionSpec] = Registry(
+    "composition", home=__name__, listing="promptkit plugins compositions", summarize=lambda spec: spec.summary
+)
 
 
 def register_composition(name: str, *, single_prompt: bool, learnable: bool) -> Callable[[ComposeFn], ComposeFn]:
-    """Register ``fn(run, alpha, variant, prepared) -> Built`` under ``name``.
+    """Decorator: register ``fn(run, alpha, variant, prepared) -> Built`` under ``name``.
 
     The docstring's first line is the composition's summary.
+
+    Args:
+        single_prompt: the result is one plain prompt (one forward per image).
+        learnable: the composition supports ``learn_alpha``.
+
+    Raises:
+        ValueError: the name is taken.
     """
 
     def deco(fn: ComposeFn) -> ComposeFn:
-        if name in COMPOSITIONS:
-            raise ValueError(f"composition {name!r} is registered twice")
-        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name
-        COMPOSITIONS[name] = CompositionSpec(name, fn, single_prompt, learnable, summary)
+        key = canonical_name(name)
+        summary = ((fn.__doc__ or "").strip().splitlines() or [key])[0].strip()
+        COMPOSITIONS.add(key, CompositionSpec(key, fn, single_prompt, learnable, summary))
         return fn
 
     return deco
@@ -132,10 +147,7 @@ def get_composition(name: str) -> CompositionSpec:
     Raises:
         UsageError: unknown name; the hint lists the registered ones.
     """
-    key = name.strip().lower().replace("_", "-")
-    if key not in COMPOSITIONS:
-        raise UsageError(f"unknown composition {name!r}", hint=f"choose {format_choices(sorted(COMPOSITIONS))}")
-    return COMPOSITIONS[key]
+    return COMPOSITIONS.lookup(name)
 
 
 @dataclass(frozen=True)
@@ -217,8 +229,7 @@ def _member_details(run: RunContext, members: list[int], weights: Tensor) -> dic
 # -- the compositions ---------------------------------------------------------------------------
 
 
-@register_composition("average", single_prompt=True, learnable=True)
-def _average(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+def compose_average(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """P_t = sum_i alpha_i P_i, the paper's target initialization (one prompt)."""
     if variant.learn_alpha:
         from promptkit.prompted_composed import ComposedPromptViT
@@ -228,8 +239,7 @@ def _average(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) ->
     return Built(prompt=compose_prompt([s.prompt for s in run.sources], alpha))
 
 
-@register_composition("aligned", single_prompt=True, learnable=True)
-def _aligned(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+def compose_aligned(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """Tokens matched to the top-weight source per layer (optimal assignment), then averaged (one prompt)."""
     prompt, aligned, perms = aligned_average([s.prompt for s in run.sources], alpha)
     details = {"aligned_to": run.sources[int(torch.argmax(alpha))].ref,
@@ -242,8 +252,7 @@ def _aligned(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) ->
     return Built(prompt=prompt, details=details)
 
 
-@register_composition("ensemble", single_prompt=False, learnable=True)
-def _ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+def compose_ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """The members that carry the weight, their standardized features mixed by alpha (k forwards, batched)."""
     from promptkit.prompted_ensemble import PromptedEnsemble
 
@@ -258,8 +267,7 @@ def _ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -
                  member_alpha=weights, forwards=len(members), details=_member_details(run, members, weights))
 
 
-@register_composition("distill", single_prompt=True, learnable=False)
-def _distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+def compose_distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """One prompt from the top-weight member, tuned with CE + KL to the tuned ensemble's logits (one prompt)."""
     teacher, ensemble = run.ensemble_teacher(variant.method)
     top = ensemble.built.members[0]

@@ -19,8 +19,9 @@ One method run, top to bottom:
 
 :func:`compare` runs several variants (``hgprompt``, ``hgprompt+ensemble``,
 ``hgprompt+average+learned``, ...) on the same splits with the same seed, sharing the source
-features. Methods register by name with :func:`~promptkit.runs.methods.register_method`,
-compositions with :func:`~promptkit.runs.compositions.register_composition`.
+features. Every weight method is a method; other start strategies register by name with
+:func:`~promptkit.runs.methods.register_method`, compositions with
+:func:`~promptkit.runs.compositions.register_composition`.
 """
 
 from __future__ import annotations

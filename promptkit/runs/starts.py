@@ -8,7 +8,8 @@
   similar source;
 - ``random`` (VPT) and ``spt`` (k-means, Wang et al., ICML 2024): a registered init, no sources.
 
-:mod:`promptkit.runs.methods` registers each under its method name.
+:mod:`promptkit.runs.methods` makes each weight method a method; :mod:`promptkit.builtins` registers
+the others under their names.
 """
 
 from __future__ import annotations
