@@ -91,11 +91,11 @@ def init_prompt(
     spec = init_spec(name)
     vit = backbone.model if isinstance(backbone, Backbone) else backbone
     identity = backbone.identity if isinstance(backbone, Backbone) else None
-    layers = 1 if geometry.mode == "shallow" else len(vit.blocks)
-    if geometry.width != vit.embed_dim or geometry.layers != layers:
+    fit = PromptGeometry.for_backbone(geometry.mode, geometry.length, width=vit.embed_dim, depth=len(vit.blocks))
+    if geometry != fit:
         raise UsageError(
             f"geometry {geometry.short()} does not fit this backbone "
-            f"(width {vit.embed_dim}, {layers} layer(s) for {geometry.mode} prompts)"
+            f"(width {vit.embed_dim}, {fit.layers} layer(s) for {geometry.mode} prompts)"
         )
     ctx = InitContext(
         vit=vit,

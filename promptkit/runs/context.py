@@ -111,8 +111,7 @@ def check_ensemble_sources(
             this backbone, or it differs from the first source's.
     """
     _, geometry = check_sources([(s.ref, s.identity, s.geometry) for s in sources])
-    layers = 1 if geometry.mode == "shallow" else backbone.depth
-    fit = PromptGeometry(mode=geometry.mode, length=geometry.length, width=backbone.embed_dim, layers=layers)
+    fit = backbone.geometry(geometry.mode, geometry.length)
     for src in sources:
         check_compatible(f"source {src.ref}", (backbone.identity, fit), (src.identity, src.geometry))
         if tuple(src.prompt.shape) != geometry.shape:
@@ -151,9 +150,7 @@ def make_run(
     elif needs_sources:
         raise UsageError("no source prompts given", hint="pass source references, or use --method random or spt")
     else:
-        layers = 1 if tune.mode == "shallow" else backbone.depth
-        identity = backbone.identity
-        geometry = PromptGeometry(mode=tune.mode, length=tune.length, width=backbone.embed_dim, layers=layers)
+        identity, geometry = backbone.identity, backbone.geometry(tune.mode, tune.length)
     return MethodRun(backbone, sources, splits, identity, geometry, lam, steps, tune, cache, spot_epochs, progress,
                      execute)
 
