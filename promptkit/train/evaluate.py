@@ -25,7 +25,7 @@ from promptkit.features import FeatureCache, extract_features
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.probe import fit_linear_probe, select_l2
 from promptkit.prompted import PromptedViT
-from promptkit.train.loop import TrainSplits
+from promptkit.train.result import TrainSplits
 
 if TYPE_CHECKING:
     from promptkit.prompted_ensemble import PromptedEnsemble
