@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 from rich.console import Console
+
+from promptkit.progress import PhaseProgress, Progress
 
 __all__ = ["bar", "err_console", "out_console", "phase_progress", "print_json", "progress"]
 
@@ -62,11 +64,10 @@ def bar(value: float, *, maximum: float = 1.0, width: int = 20) -> str:
     return "█" * full + "·" * (width - full)
 
 
-Phase = Callable[[str, int, int], None]
 
 
 @contextmanager
-def phase_progress(enabled: bool = True) -> Iterator[Phase]:
+def phase_progress(enabled: bool = True) -> Iterator[Progress]:
     """A ``callback(phase, done, total)``: one rich bar per phase on a terminal, log lines elsewhere.
 
     Off a terminal (CI logs, ``| tee``, notebooks) each phase writes a plain line to stderr when
@@ -93,7 +94,7 @@ def phase_progress(enabled: bool = True) -> Iterator[Phase]:
         yield update
 
 
-def _phase_log(every: float = 10.0) -> Phase:
+def _phase_log(every: float = 10.0) -> Progress:
     """Plain lines: one when a phase completes, and one every ``every`` seconds while it runs."""
     started: dict[str, float] = {}
     last: dict[str, float] = {}
@@ -114,7 +115,7 @@ def _phase_log(every: float = 10.0) -> Phase:
 
 
 @contextmanager
-def progress(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+def progress(description: str, *, enabled: bool = True) -> Iterator[PhaseProgress]:
     """A ``callback(done, total)`` for one phase named ``description`` (see :func:`phase_progress`)."""
     with phase_progress(enabled) as update:
         yield lambda done, total: update(description, done, total)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,11 @@ from torch.utils.data import DataLoader, Dataset
 from promptkit._io import promptkit_home, write_atomic
 from promptkit.device import autocast, loader_kwargs, resolve_device
 from promptkit.digest import bytes_sha256, tensor_sha256
+from promptkit.progress import PhaseProgress
 from promptkit.prompted import PromptedViT
 
 __all__ = ["FeatureCache", "cache_key", "default_cache_dir", "extract_features"]
 
-Progress = Callable[[int, int], None]
 _META_KEY = "promptkit.feature_cache"
 _FORMAT = "promptkit-features-v1"
 
@@ -48,7 +47,7 @@ def extract_features(
     precision: str = "fp32",
     num_workers: int | None = None,
     use_prompt: bool = True,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Pooled features (prompts excluded from pooling) of every item of a dataset, in order.
 
@@ -180,7 +179,7 @@ class FeatureCache:
         precision: str = "fp32",
         num_workers: int | None = None,
         use_prompt: bool = True,
-        progress: Progress | None = None,
+        progress: PhaseProgress | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Cached :func:`extract_features`: read the entry, or compute and store it.
 

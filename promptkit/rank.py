@@ -13,7 +13,7 @@ sources on the same target reads features instead of recomputing them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -25,6 +25,7 @@ from promptkit.errors import IncompatibleError, UsageError
 from promptkit.features import FeatureCache
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.probe import probe_accuracy
+from promptkit.progress import PhaseProgress, Progress
 from promptkit.prompted import PromptedViT
 from promptkit.scores import get_score
 from promptkit.stats import spearman
@@ -42,7 +43,6 @@ __all__ = [
 
 DEFAULT_METRICS = ("shrinkage-hscore", "hscore", "logme")
 # Stage progress: callback(stage, done, total); stage is "features <ref>", "scores" or "accuracy".
-StageProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def source_features(
     batch_size: int = 128,
     device: str = "auto",
     precision: str = "fp32",
-    progress: Callable[[int, int], None] | None = None,
+    progress: PhaseProgress | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Pooled features of ``target``'s ``split`` under one source prompt (``None``: the frozen backbone).
 
@@ -145,7 +145,7 @@ def rank_sources(
     batch_size: int = 128,
     device: str = "auto",
     precision: str = "fp32",
-    progress: StageProgress | None = None,
+    progress: Progress | None = None,
 ) -> RankResult:
     """Score every compatible source on the target's labelled images (train + val, the VTAB-1k 1,000).
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from promptkit.probe import fit_linear_probe, select_l2
+from promptkit.progress import PhaseProgress
 from promptkit.zoo.arch import normalize
 from promptkit.zoo.suite import TASKS, generate
 
@@ -133,7 +134,7 @@ def calibrate(
     cnn_epochs: int = 15,
     test_size: int | None = None,
     seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: PhaseProgress | None = None,
 ) -> list[CalibrationRow]:
     """Measure the calibration columns for each task.
 

@@ -22,7 +22,6 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from promptkit.errors import UsageError
+from promptkit.progress import PhaseProgress
 from promptkit.zoo.arch import PRETRAINED_CFG, RECORD_FILE, WEIGHTS_FILE, ArchConfig, build_vit, normalize
 from zoobuild.pretext import IGNORE, PRETEXT_HEADS, pretext_batch
 
@@ -171,7 +171,7 @@ def pretrain(
     *,
     arch: ArchConfig = ArchConfig(),
     recipe: Recipe = Recipe(),
-    progress: Callable[[int, int], None] | None = None,
+    progress: PhaseProgress | None = None,
 ) -> dict[str, Any]:
     """Pretrain (or resume pretraining) the zoo backbone into ``out``.
 
@@ -247,7 +247,7 @@ def _train(
     config: dict[str, Any],
     recipe: Recipe,
     val: tuple[torch.Tensor, dict[str, torch.Tensor]],
-    progress: Callable[[int, int], None] | None,
+    progress: PhaseProgress | None,
 ) -> None:
     """The training loop of one session: until the total steps or the time budget, logging, evaluating and
     checkpointing on the way (``state`` is updated in place)."""

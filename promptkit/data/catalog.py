@@ -31,6 +31,7 @@ from promptkit.data.imagefolder import FOLDER_LAYOUT, load_image_folder
 from promptkit.data.splits import Splits, SplitSource, make_splits
 from promptkit.errors import DatasetError, DatasetNotFoundError, UsageError
 from promptkit.plugins import Registry
+from promptkit.progress import PhaseProgress
 
 __all__ = [
     "DATASETS",
@@ -47,7 +48,6 @@ __all__ = [
     "register_generated",
 ]
 
-Progress = Callable[[int, int], None]
 # loader(root, *, seed, verify, progress) -> SplitSource; root is the catalog root, not the dataset's own folder
 LoaderFn = Callable[..., SplitSource]
 # generator(split, *, seed) -> (images uint8 (N, 3, H, W), labels int64 (N,))
@@ -204,7 +204,7 @@ def register_generated(
         raise ValueError(f"{len(names)} class names for {num_classes} classes")
     qualname = getattr(generator, "__qualname__", type(generator).__name__)
 
-    def load(root: Path, *, seed: int, verify: bool = False, progress: Progress | None = None) -> SplitSource:
+    def load(root: Path, *, seed: int, verify: bool = False, progress: PhaseProgress | None = None) -> SplitSource:
         made = {s: TensorImageDataset(*generator(s, seed=seed)) for s in splits}
         return SplitSource(
             train=made["train"], val=made.get("val"), test=made["test"], class_names=names,
@@ -285,7 +285,7 @@ def load_dataset(
     seed: int = 0,
     image_size: int | None = None,
     verify: bool = False,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
 ) -> Splits:
     """Load a target task's train / val / test splits.
 
@@ -350,7 +350,7 @@ def _load_named(
     transform: Callable[[Any], torch.Tensor],
     seed: int,
     verify: bool,
-    progress: Progress | None,
+    progress: PhaseProgress | None,
 ) -> Splits:
     base = dataset_root(root)
     if not entry.is_present(base):

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from promptkit.errors import DatasetError
+from promptkit.progress import PhaseProgress
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -198,7 +199,7 @@ class ImageFileDataset(Dataset):
         """The same items under another transform."""
         return ImageFileDataset(self.root, self.paths, self._labels, self.sizes, transform=transform)
 
-    def verify(self, *, progress: Callable[[int, int], None] | None = None) -> None:
+    def verify(self, *, progress: PhaseProgress | None = None) -> None:
         """Open every file's header with PIL (:func:`verify_image`); raises on the first bad file."""
         for i, rel in enumerate(self.paths):
             verify_image(self.root / rel)
@@ -277,7 +278,7 @@ class TensorImageDataset(Dataset):
         """The same items (shared, not copied) under another transform."""
         return TensorImageDataset(self.images, self._labels, transform=transform)
 
-    def verify(self, *, progress: Callable[[int, int], None] | None = None) -> None:
+    def verify(self, *, progress: PhaseProgress | None = None) -> None:
         """Nothing to check: the images were decoded when the dataset was built."""
 
     def update_hash(self, h: Any) -> None:

@@ -21,12 +21,12 @@ with ``verify=True``) an unreadable image.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from promptkit.data.datasets import IMAGE_EXTENSIONS, ImageFileDataset
 from promptkit.data.splits import SplitSource
 from promptkit.errors import DatasetError
+from promptkit.progress import PhaseProgress
 
 __all__ = ["FOLDER_LAYOUT", "load_image_folder", "scan_split"]
 
@@ -119,7 +119,7 @@ def scan_split(
 
 
 def load_image_folder(
-    folder: Path, *, verify: bool = False, progress: Callable[[int, int], None] | None = None
+    folder: Path, *, verify: bool = False, progress: PhaseProgress | None = None
 ) -> SplitSource:
     """Read an image folder (layout in the module docstring).
 

@@ -18,7 +18,6 @@ Root layout (``<root>`` is ``$PROMPTKIT_DATA`` or ``$PROMPTKIT_HOME/datasets``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from promptkit.data.datasets import ImageFileDataset, TensorImageDataset
 from promptkit.data.imagefolder import scan_split
 from promptkit.data.splits import SplitSource
 from promptkit.errors import DatasetError
+from promptkit.progress import PhaseProgress
 
 __all__ = [
     "CIFAR100_RECORD_BYTES",
@@ -41,7 +41,6 @@ __all__ = [
     "read_cifar100_bin",
 ]
 
-Progress = Callable[[int, int], None]
 
 
 def _download_archive(url: str, md5: str, into: Path) -> None:
@@ -88,7 +87,9 @@ def _read_dtd_list(data: Path, split: str, index: dict[str, int]) -> ImageFileDa
     return ImageFileDataset(data, paths, labels, sizes)
 
 
-def load_dtd(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
+def load_dtd(
+    root: Path, *, seed: int = 0, verify: bool = False, progress: PhaseProgress | None = None
+) -> SplitSource:
     """DTD partition 1: train and val (pooled for the VTAB-1k draw), test."""
     data = root / "dtd"
     class_names = sorted(p.name for p in (data / "images").iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -99,7 +100,7 @@ def load_dtd(root: Path, *, seed: int = 0, verify: bool = False, progress: Progr
     return SplitSource(train=train, val=val, test=test, class_names=class_names, protocol="vtab1k")
 
 
-def _verify_all(parts: list[ImageFileDataset], progress: Progress | None) -> None:
+def _verify_all(parts: list[ImageFileDataset], progress: PhaseProgress | None) -> None:
     total, done = sum(len(p) for p in parts), 0
     for part in parts:
         part.verify(progress=None if progress is None else lambda i, _n, base=done: progress(base + i, total))
@@ -146,7 +147,9 @@ def _read_svhn_mat(file: Path) -> TensorImageDataset:
     return TensorImageDataset(images.to(torch.uint8), labels)
 
 
-def load_svhn(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
+def load_svhn(
+    root: Path, *, seed: int = 0, verify: bool = False, progress: PhaseProgress | None = None
+) -> SplitSource:
     """SVHN train (73,257; the ``extra`` split is not used, as in VTAB) and test (26,032)."""
     train = _read_svhn_mat(root / "svhn" / "train_32x32.mat")
     test = _read_svhn_mat(root / "svhn" / "test_32x32.mat")
@@ -185,7 +188,9 @@ def read_cifar100_bin(file: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.from_numpy(records[:, 1].astype(np.int64))
 
 
-def load_cifar100(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
+def load_cifar100(
+    root: Path, *, seed: int = 0, verify: bool = False, progress: PhaseProgress | None = None
+) -> SplitSource:
     """CIFAR-100 fine labels, from the official *binary* version.
 
     The binary archive (``cifar-100-binary.tar.gz``) is used instead of the python one so that
@@ -213,7 +218,9 @@ def _download_eurosat(root: Path) -> None:
     _download_archive(EUROSAT_URL, EUROSAT_MD5, root / "eurosat")  # unpacks to <root>/eurosat/2750/
 
 
-def load_eurosat(root: Path, *, seed: int = 0, verify: bool = False, progress: Progress | None = None) -> SplitSource:
+def load_eurosat(
+    root: Path, *, seed: int = 0, verify: bool = False, progress: PhaseProgress | None = None
+) -> SplitSource:
     """EuroSAT RGB with a fixed 60 / 20 / 20 % train / val / test split (``EUROSAT_SPLIT_SEED``)."""
     everything, class_names = scan_split(root / "eurosat", "2750")
     n = len(everything)

@@ -38,13 +38,13 @@ from promptkit.ensemble.objective import (
 from promptkit.ensemble.pairwise import PairwiseMixture, fits
 from promptkit.ensemble.result import AlphaResult, evaluate_weights
 from promptkit.errors import UsageError
+from promptkit.progress import PhaseProgress
 
 __all__ = ["Precision", "hgprompt_weights", "learn_alpha"]
 
 Precision = Literal["float32", "float64"]
 _DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
-Progress = Callable[[int, int], None]
 
 
 def _check_options(lam: float, steps: int, lr: float, precision: str) -> None:
@@ -77,7 +77,7 @@ def hgprompt_weights(
     steps: int = 300,
     lr: float = 0.05,
     precision: Precision = "float32",
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
 ) -> AlphaResult:
     """HGPrompt's weights on prepared sources (see :func:`learn_alpha`)."""
     _check_options(lam, steps, lr, precision)
@@ -133,7 +133,7 @@ def learn_alpha(
     steps: int = 300,
     lr: float = 0.05,
     precision: Precision = "float32",
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
 ) -> AlphaResult:
     """Learn HGPrompt ensemble weights for a target from its features under K source prompts.
 
