@@ -18,7 +18,8 @@ PACKAGES = {"promptkit": "promptkit", "cli": "promptkit.cli", "registry": "promp
 # (rule, importer prefixes, forbidden prefixes, importer exceptions)
 RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
     ("the core never imports the registry, the CLI, typer or rich",
-     ("promptkit",), ("promptkit.registry", "promptkit.cli", "typer", "rich"), ("promptkit.registry", "promptkit.cli")),
+     ("promptkit",), ("promptkit.registry", "promptkit.cli", "typer", "rich"),
+     ("promptkit.registry", "promptkit.cli")),
     ("the registry never imports the CLI, typer or rich",
      ("promptkit.registry",), ("promptkit.cli", "typer", "rich"), ()),
     ("data, device and backbone never import the zoo",

@@ -91,12 +91,16 @@ PLANTED = {
     "core imports the registry": ("promptkit/stats.py", "from promptkit.registry import store\n", "the core never"),
     "core imports rich inside a function": (
         "promptkit/features.py", "def _show():\n    import rich\n", "the core never"),
-    "registry imports the CLI": ("registry/refs.py", "from promptkit.cli import app\n", "the registry never"),
+    "registry imports the CLI": (
+        "registry/refs.py", "from promptkit.cli import app\n", "the registry never"),
     "data imports the zoo by a string": (
-        "promptkit/data/catalog.py", "import importlib\nimportlib.import_module('promptkit.zoo.suite')\n", "never import the zoo"),
-    "backbone imports the zoo relatively": ("promptkit/backbone.py", "from .zoo import backbone\n", "never import the zoo"),
+        "promptkit/data/catalog.py", "import importlib\nimportlib.import_module('promptkit.zoo.suite')\n",
+        "never import the zoo"),
+    "backbone imports the zoo relatively": (
+        "promptkit/backbone.py", "from .zoo import backbone\n", "never import the zoo"),
     "ensemble math imports training in a function": (
-        "promptkit/ensemble/weights.py", "def _late():\n    from promptkit.train import train_prompt\n", "ensemble math"),
+        "promptkit/ensemble/weights.py", "def _late():\n    from promptkit.train import train_prompt\n",
+        "ensemble math"),
     "ensemble math imports ranking": ("promptkit/ensemble/objective.py", "import promptkit.rank\n", "ensemble math"),
     "an import cycle": ("promptkit/identity.py", "from promptkit import backbone\n", "import cycle"),
 }
