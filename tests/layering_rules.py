@@ -28,6 +28,8 @@ RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...]
      ("promptkit.ensemble",),
      ("promptkit.train", "promptkit.data", "promptkit.rank", "promptkit.runs", "promptkit.features", "promptkit.inits",
       "promptkit.prompted", "promptkit.prompted_ensemble", "promptkit.prompted_composed", "promptkit.backbone"), ()),
+    ("the installed packages never import the zoo's build tooling (zoobuild is not installed)",
+     ("promptkit",), ("zoobuild",), ()),
 )
 
 

@@ -102,6 +102,8 @@ PLANTED = {
         "promptkit/ensemble/weights.py", "def _late():\n    from promptkit.train import train_prompt\n",
         "ensemble math"),
     "ensemble math imports ranking": ("promptkit/ensemble/objective.py", "import promptkit.rank\n", "ensemble math"),
+    "the runtime zoo imports its build tooling": (
+        "promptkit/zoo/backbone.py", "def _rebuild():\n    from zoobuild import pretrain\n", "zoo's build tooling"),
     "an import cycle": ("promptkit/identity.py", "from promptkit import backbone\n", "import cycle"),
 }
 
