@@ -103,6 +103,21 @@ def render_card(
 
 
 def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: Mapping[str, str]) -> list[str]:
+    """The card's Markdown body as lines, one section after another."""
+    return [
+        *_intro_section(m),
+        *_backbone_section(m),
+        *_made_section(m),
+        *_metrics_section(m),
+        *_members_section(m, source_repos),
+        *_lineage_section(m, source_repos),
+        *_usage_section(m, repo_id),
+        *_files_section(files),
+    ]
+
+
+def _intro_section(m: Manifest) -> list[str]:
+    """The title, what the prompt (or ensemble) is, and the manifest's description."""
     b, g = m.backbone, m.geometry
     out = [f"# {m.name} (version {m.version})", ""]
     task = f", tuned for the task `{_cell(m.task)}`" if m.task else ""
@@ -130,14 +145,24 @@ def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: 
         ]
     if m.description:
         out += [m.description.strip(), ""]
-    out += ["## Backbone", "", "| field | value |", "|---|---|", f"| timm name | `{_cell(b.timm_name)}` |"]
+    return out
+
+
+def _backbone_section(m: Manifest) -> list[str]:
+    """The ``## Backbone`` section: the timm name, pretrained tag, Hub id and weights digest."""
+    b = m.backbone
+    out = ["## Backbone", "", "| field | value |", "|---|---|", f"| timm name | `{_cell(b.timm_name)}` |"]
     if b.pretrained_tag:
         out.append(f"| pretrained tag | `{_cell(b.pretrained_tag)}` |")
     if b.hub_id:
         out.append(f"| Hub id | [{_cell(b.hub_id)}](https://huggingface.co/{_cell(b.hub_id)}) |")
     out += [f"| weights sha256 | `{b.weights_sha256}` |", ""]
+    return out
 
-    out += ["## How it was made", "", "| field | value |", "|---|---|", f"| init | `{_cell(m.init)}` |"]
+
+def _made_section(m: Manifest) -> list[str]:
+    """The ``## How it was made`` section: init, data, head, seed, digests; training and composition JSON."""
+    out = ["## How it was made", "", "| field | value |", "|---|---|", f"| init | `{_cell(m.init)}` |"]
     if m.dataset:
         sizes = ", ".join(f"{k}: {v}" for k, v in m.dataset.sizes.items())
         out.append(f"| dataset | `{_cell(m.dataset.name)}`" + (f" ({_cell(sizes)})" if sizes else "") + " |")
@@ -161,45 +186,63 @@ def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: 
     if m.lineage and m.lineage.params:
         out += ["Composition parameters:", "", *_code(json.dumps(m.lineage.params, indent=2, sort_keys=True), "json"),
                 ""]
+    return out
 
-    out += ["## Metrics", ""]
+
+def _metrics_section(m: Manifest) -> list[str]:
+    """The ``## Metrics`` section: a table of the recorded metrics, or a line saying there are none."""
+    out = ["## Metrics", ""]
     if m.metrics:
         out += ["| metric | value |", "|---|---|"]
         out += [f"| {_cell(k)} | {v:.4f} |" for k, v in m.metrics.items()]
     else:
         out.append("No metrics were recorded.")
     out.append("")
+    return out
 
-    if m.ensemble is not None:
-        e = m.ensemble
-        alpha = "learned with the members" if e.learned_alpha else "fixed while the members were tuned"
-        out += [
-            "## Members", "",
-            f"Composition `{_cell(e.composition)}`, {e.k} members, weights alpha {alpha}. Each member started from "
-            "the source version named here and was tuned as part of the ensemble:", "",
-            "| member | started from | Hub repo | task | weight | source sha256 |", "|---|---|---|---|---|---|",
-        ]
-        for j, member in enumerate(e.members):
-            repo = source_repos.get(member.ref)
-            repo_cell = f"[{_cell(repo)}](https://huggingface.co/{_cell(repo)})" if repo else "local only"
-            out.append(f"| {j} | `{_cell(member.ref)}` | {repo_cell} | {_cell(member.task or '')} | "
-                       f"{member.weight:.4f} | `{member.sha256[:12]}` |")
-        out.append("")
 
-    if m.lineage and m.lineage.sources:
-        out += [
-            "## Lineage", "",
-            f"Composed with `{_cell(m.lineage.method)}` from {len(m.lineage.sources)} source prompts:", "",
-            "| source | Hub repo | weight | task | sha256 |", "|---|---|---|---|---|",
-        ]
-        for s in m.lineage.sources:
-            repo = source_repos.get(s.ref) or s.hub_repo
-            repo_cell = f"[{_cell(repo)}](https://huggingface.co/{_cell(repo)})" if repo else "local only"
-            weight = f"{s.weight:.4f}" if s.weight is not None else ""
-            out.append(f"| `{_cell(s.ref)}` | {repo_cell} | {weight} | {_cell(s.task or '')} | `{s.sha256[:12]}` |")
-        out.append("")
+def _members_section(m: Manifest, source_repos: Mapping[str, str]) -> list[str]:
+    """The ``## Members`` section of an ensemble: each member's source, Hub repo, task and weight (or none)."""
+    if m.ensemble is None:
+        return []
+    e = m.ensemble
+    alpha = "learned with the members" if e.learned_alpha else "fixed while the members were tuned"
+    out = [
+        "## Members", "",
+        f"Composition `{_cell(e.composition)}`, {e.k} members, weights alpha {alpha}. Each member started from "
+        "the source version named here and was tuned as part of the ensemble:", "",
+        "| member | started from | Hub repo | task | weight | source sha256 |", "|---|---|---|---|---|---|",
+    ]
+    for j, member in enumerate(e.members):
+        repo = source_repos.get(member.ref)
+        repo_cell = f"[{_cell(repo)}](https://huggingface.co/{_cell(repo)})" if repo else "local only"
+        out.append(f"| {j} | `{_cell(member.ref)}` | {repo_cell} | {_cell(member.task or '')} | "
+                   f"{member.weight:.4f} | `{member.sha256[:12]}` |")
+    out.append("")
+    return out
 
-    out += [
+
+def _lineage_section(m: Manifest, source_repos: Mapping[str, str]) -> list[str]:
+    """The ``## Lineage`` section of a composed prompt: its sources, Hub repos and weights (or none)."""
+    if not (m.lineage and m.lineage.sources):
+        return []
+    out = [
+        "## Lineage", "",
+        f"Composed with `{_cell(m.lineage.method)}` from {len(m.lineage.sources)} source prompts:", "",
+        "| source | Hub repo | weight | task | sha256 |", "|---|---|---|---|---|",
+    ]
+    for s in m.lineage.sources:
+        repo = source_repos.get(s.ref) or s.hub_repo
+        repo_cell = f"[{_cell(repo)}](https://huggingface.co/{_cell(repo)})" if repo else "local only"
+        weight = f"{s.weight:.4f}" if s.weight is not None else ""
+        out.append(f"| `{_cell(s.ref)}` | {repo_cell} | {weight} | {_cell(s.task or '')} | `{s.sha256[:12]}` |")
+    out.append("")
+    return out
+
+
+def _usage_section(m: Manifest, repo_id: str) -> list[str]:
+    """The ``## Usage`` section: pull the version from ``repo_id``, then load it by its content digest."""
+    return [
         "## Usage", "",
         "Pull it into your local registry (the download is validated: schema, digests, tensor values):", "",
         *_code(f"pip install promptkit\npromptkit pull {repo_id}@v{m.version}", "bash"), "",
@@ -207,9 +250,13 @@ def _body(m: Manifest, *, repo_id: str, source_repos: Mapping[str, str], files: 
         *_code(_load_snippet(m), "python"),
         "",
     ]
-    if files:
-        out += ["## Files", "", *(f"- `{name}`: {what}" for name, what in files.items()), ""]
-    return out
+
+
+def _files_section(files: Mapping[str, str]) -> list[str]:
+    """The ``## Files`` section: each file in the repo and what it holds (none without files)."""
+    if not files:
+        return []
+    return ["## Files", "", *(f"- `{name}`: {what}" for name, what in files.items()), ""]
 
 
 def _load_snippet(m: Manifest) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import torch
 from torch import Tensor
@@ -173,40 +173,96 @@ def evaluate(
     backbone.model.to(dev)
     if (alpha is None) != (member_stats is None) or (alpha is not None and prompt is None):
         raise UsageError("evaluate() of an ensemble needs its members (as prompt), alpha and member_stats")
-    model: PromptedViT | PromptedEnsemble
+    model = _prompted_model(backbone, prompt, prompt_backbone=prompt_backbone, geometry=geometry, alpha=alpha,
+                            member_stats=member_stats)
+    feats = _split_features(model, splits, batch_size=batch_size, device=dev, precision=precision,
+                            num_workers=num_workers, cache=cache, progress=progress)
+    task = _TaskFields(num_test=len(splits.test), dataset_fingerprint=splits.fingerprint(),  # type: ignore[arg-type]
+                       test_fingerprint=splits.fingerprint("test"))
+    if head is not None and head_applies(head_fingerprints, splits):
+        return _head_result(head, feats("test"), task)
+    return _probe_result(feats, splits, l2, task)
+
+
+class _TaskFields(TypedDict):
+    """The task's fields of an :class:`EvalResult`, whichever way it is evaluated."""
+
+    num_test: int
+    dataset_fingerprint: str
+    test_fingerprint: str
+
+
+def _prompted_model(
+    backbone: Backbone,
+    prompt: Tensor | None,
+    *,
+    prompt_backbone: BackboneIdentity | None,
+    geometry: PromptGeometry | None,
+    alpha: Tensor | None,
+    member_stats: tuple[Tensor, Tensor] | None,
+) -> PromptedViT | PromptedEnsemble:
+    """The model whose features are evaluated: the bare backbone, the prompted one, or the ensemble.
+
+    Raises:
+        IncompatibleError: the prompt was made for another backbone or does not fit it.
+        UsageError: a prompt (or ensemble members) without its geometry.
+    """
+    from promptkit.errors import UsageError
+
     if prompt is None:
-        model = PromptedViT(backbone)
-    elif alpha is not None and member_stats is not None:
+        return PromptedViT(backbone)
+    if alpha is not None and member_stats is not None:
         if geometry is None:
             raise UsageError("evaluate() needs the ensemble members' geometry")
-        model = ensemble_model(backbone, prompt, alpha, member_stats, identity=prompt_backbone or backbone.identity,
-                               geometry=geometry)
-    else:
-        if geometry is None:
-            raise UsageError("evaluate() needs the prompt's geometry")
-        model = PromptedViT.from_prompt(backbone, prompt, identity=prompt_backbone or backbone.identity,
-                                        geometry=geometry)
+        return ensemble_model(backbone, prompt, alpha, member_stats, identity=prompt_backbone or backbone.identity,
+                              geometry=geometry)
+    if geometry is None:
+        raise UsageError("evaluate() needs the prompt's geometry")
+    return PromptedViT.from_prompt(backbone, prompt, identity=prompt_backbone or backbone.identity,
+                                   geometry=geometry)
+
+
+def _split_features(
+    model: PromptedViT | PromptedEnsemble,
+    splits: TrainSplits,
+    *,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+    num_workers: int | None,
+    cache: FeatureCache | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> Callable[[str], tuple[Tensor, Tensor]]:
+    """A function of a split's name giving its ``(features, labels)`` under ``model`` (from ``cache`` if given)."""
 
     def feats(split: str) -> tuple[Tensor, Tensor]:
         cb = (lambda d, t: progress(f"features:{split}", d, t)) if progress else None
-        kw = dict(batch_size=batch_size, device=dev, precision=precision, num_workers=num_workers, progress=cb)
+        kw = dict(batch_size=batch_size, device=device, precision=precision, num_workers=num_workers, progress=cb)
         ds = getattr(splits, split)
         if cache is None:
             return extract_features(model, ds, **kw)
         return cache.features(model, ds, dataset_fingerprint=splits.fingerprint(split), split=split, **kw)
 
-    common = dict(num_test=len(splits.test), dataset_fingerprint=splits.fingerprint(),  # type: ignore[arg-type]
-                  test_fingerprint=splits.fingerprint("test"))
-    if head is not None and head_applies(head_fingerprints, splits):
-        test_f, test_y = feats("test")
-        w, b = head
-        logits = test_f @ w.float().T + b.float()
-        acc = float((logits.argmax(1) == test_y).double().mean()) if test_y.numel() else 0.0
-        return EvalResult(accuracy=acc, method="head", **common)  # type: ignore[arg-type]
+    return feats
+
+
+def _head_result(head: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], task: _TaskFields) -> EvalResult:
+    """Test accuracy of the prompt's own head ``(W, b)`` on the test ``(features, labels)``."""
+    test_f, test_y = test
+    w, b = head
+    logits = test_f @ w.float().T + b.float()
+    acc = float((logits.argmax(1) == test_y).double().mean()) if test_y.numel() else 0.0
+    return EvalResult(accuracy=acc, method="head", **task)
+
+
+def _probe_result(
+    feats: Callable[[str], tuple[Tensor, Tensor]], splits: TrainSplits, l2: float | None, task: _TaskFields
+) -> EvalResult:
+    """Test accuracy of a linear probe fit on the train features (``l2`` chosen on val when ``None``)."""
     train, val, test = feats("train"), feats("val"), feats("test")
     c = splits.num_classes
     if l2 is None:
         l2 = select_l2(train[0], train[1], val[0], val[1], num_classes=c)
     probe = fit_linear_probe(train[0], train[1], num_classes=c, l2=l2)
     return EvalResult(accuracy=probe.accuracy(*test), method="probe", val_accuracy=probe.accuracy(*val),
-                      probe_l2=l2, **common)  # type: ignore[arg-type]
+                      probe_l2=l2, **task)
