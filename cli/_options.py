@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 __all__ = [
+    "BackboneChoiceOpt",
     "BackboneOpt",
     "BatchOpt",
     "DataRootOpt",
@@ -18,10 +20,13 @@ __all__ = [
     "PrecisionOpt",
     "QuietOpt",
     "RegistryOpt",
+    "SourcesArg",
+    "TargetOpt",
     "WeightsOpt",
     "WorkersOpt",
     "YesOpt",
     "open_registry",
+    "read_sources",
 ]
 
 RegistryOpt = Annotated[
@@ -57,6 +62,27 @@ DatasetOpt = Annotated[
 BackboneOpt = Annotated[
     str, typer.Option("--backbone", "-b", help="timm ViT name, e.g. vit_base_patch16_224.augreg_in21k.")
 ]
+
+# the source prompts of `rank` and `ensemble` (promptkit.registry.sources.select_sources)
+TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Catalog name (`promptkit datasets`) or image folder.")]
+SourcesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Source references [default: the latest version of every prompt in the registry]; "
+                        "'-' reads them from stdin, one per line."),
+]
+BackboneChoiceOpt = Annotated[
+    str | None, typer.Option("--backbone", "-b", help="Use sources tuned on this backbone [default: the most common].")
+]
+
+
+def read_sources(sources: list[str] | None) -> list[str] | None:
+    """Expand '-' into the references read from stdin (as printed by `rank --quiet`)."""
+    if not sources:
+        return None
+    out: list[str] = []
+    for s in sources:
+        out += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()] if s == "-" else [s]
+    return out
 
 
 def open_registry(root: Path | None):  # -> promptkit.registry.Registry (imported lazily for a fast --help)

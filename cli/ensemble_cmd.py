@@ -7,11 +7,22 @@ from typing import Annotated, Any
 
 import typer
 
-from ._assets import store_result
 from ._errors import handle_errors
-from ._options import DataRootOpt, DataSeedOpt, DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, WeightsOpt, open_registry
+from ._options import (
+    BackboneChoiceOpt,
+    DataRootOpt,
+    DataSeedOpt,
+    DeviceOpt,
+    JsonOpt,
+    QuietOpt,
+    RegistryOpt,
+    SourcesArg,
+    TargetOpt,
+    WeightsOpt,
+    open_registry,
+    read_sources,
+)
 from ._output import bar, err_console, out_console, phase_progress, print_json
-from .rank_cmd import BackboneChoiceOpt, SourcesArg, TargetOpt, read_sources
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -34,6 +45,22 @@ DEFAULT_HEAD_LR = 1e-3
 DEFAULT_BATCH_SIZE = 64
 PLOT_HINT = "install the plotting extra: pip install promptkit[plot]"
 
+# The choices are the registered methods and compositions; `promptkit plugins` lists them (the
+# help stays static text: computing the names here would import torch on `promptkit --help`).
+MethodOpt = Annotated[str, typer.Option(
+    "--method", help="A registered method (`promptkit plugins methods` lists them): a weight method, or a start "
+                     "strategy that uses no ensemble weights.")]
+ComposeOpt = Annotated[str | None, typer.Option(
+    "--compose", help="How the weights become the target model: a registered composition (`promptkit plugins "
+                      "compositions` lists them). Comma-separated: the first is stored, the others compared. "
+                      "[default: ensemble]")]
+LearnAlphaOpt = Annotated[bool, typer.Option(
+    "--learn-alpha", help="Tune the weights with the prompt(s), on the simplex (compositions that support it).")]
+CompareOpt = Annotated[list[str] | None, typer.Option(
+    "--compare", help="Also run these on the same splits and seed: methods, compositions of --method or "
+                      "METHOD+COMPOSITION[+learned] (comma-separated or repeated; `promptkit plugins` lists the "
+                      "names); only the first result is stored.")]
+
 
 def _split_methods(values: list[str] | None) -> list[str]:
     """``--compare a,b --compare c`` -> ``[a, b, c]``."""
@@ -45,20 +72,10 @@ def ensemble_command(
     target: TargetOpt,
     name: Annotated[str, typer.Option("--name", "-n", help="Registry name to store the tuned target prompt under.")],
     sources: SourcesArg = None,
-    method: Annotated[str, typer.Option(
-        "--method", help="hgprompt, uniform, hscore-weights, best-single, spot, random or spt.")] = "hgprompt",
-    compose: Annotated[str | None, typer.Option(
-        "--compose", help="How the weights become the target model: ensemble (the members that carry the weight, "
-                          "features mixed by alpha; k forwards per image), distill (one prompt distilled from that "
-                          "ensemble), aligned (token-matched average), average (sum_i alpha_i P_i). "
-                          "Comma-separated: the first is stored, the others compared. [default: ensemble]")] = None,
-    learn_alpha: Annotated[bool, typer.Option(
-        "--learn-alpha", help="Tune the weights with the prompt(s), on the simplex (ensemble, aligned, average)."
-    )] = False,
-    compare: Annotated[list[str] | None, typer.Option(
-        "--compare", help="Also run these on the same splits and seed: methods (uniform,best-single,random), "
-                          "compositions of --method (distill,average) or METHOD+COMPOSITION[+learned] "
-                          "(comma-separated or repeated); only the first result is stored.")] = None,
+    method: MethodOpt = "hgprompt",
+    compose: ComposeOpt = None,
+    learn_alpha: LearnAlphaOpt = False,
+    compare: CompareOpt = None,
     lam: Annotated[float, typer.Option("--lam", help="HGPrompt's gradient-variance regularizer weight.")] = 0.0,
     steps: Annotated[int, typer.Option("--steps", help="HGPrompt's optimization steps on cached features.")] = 300,
     epochs: Annotated[int, typer.Option("--epochs", help="Tuning epochs of the target prompt and head.")] = (
@@ -92,30 +109,54 @@ def ensemble_command(
     """
     from promptkit.registry.refs import validate_name
 
-    from promptkit.runs import get_method
     from promptkit.train import TrainConfig
 
     variants = plan_variants(method, _split_methods([compose] if compose else []), _split_methods(compare),
                              learn_alpha=learn_alpha)
-    specs = [get_method(v.method) for v in variants]
     if plot is not None:
-        _require_matplotlib()
-        if not any(s.needs_sources for s in specs):
-            from promptkit.errors import UsageError
-
-            raise UsageError("--plot draws source weights, and no chosen method uses sources",
-                             hint="use --method hgprompt (or another source method)")
+        _check_plot(variants)
     validate_name(name)
     tune = TrainConfig(epochs=epochs, lr=lr, head_lr=head_lr, optimizer=optimizer, batch_size=batch_size,
                        seed=seed, device=device)  # bad values fail here, before any work
-    show = not (quiet or json_out)
     reg = open_registry(registry)
     # random and spt use no source, but take the backbone and the prompt geometry from them.
     loaded, skipped = _load_sources(reg, target, read_sources(sources), include_target=include_target,
                                     backbone=backbone)
     results, splits = _run(loaded, variants, target=target, weights=weights, root=root,
                            data_seed=data_seed, lam=lam, steps=steps, tune=tune, spot_epochs=spot_epochs,
-                           no_cache=no_cache, show=show)
+                           no_cache=no_cache, show=not (quiet or json_out))
+    manifest = _store(reg, name, results, splits, lam=lam, steps=steps, data_seed=data_seed,
+                      learn_alpha=learn_alpha, spot_epochs=spot_epochs, description=description)
+    plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
+    for s in skipped:
+        err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
+    for warning in results[0].warnings:
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if json_out:
+        print_json(_json(results, manifest, splits, skipped, plotted, lam=lam, steps=steps, seed=seed,
+                         data_seed=data_seed))
+    elif quiet:
+        out_console().print(manifest.ref, highlight=False)
+    else:
+        _render(results, manifest, splits, plotted)
+
+
+def _check_plot(variants: list[Any]) -> None:
+    """``--plot`` needs matplotlib and a method that weighs sources (checked before any work)."""
+    from promptkit.errors import UsageError
+    from promptkit.runs import get_method
+
+    _require_matplotlib()
+    if not any(get_method(v.method).needs_sources for v in variants):
+        raise UsageError("--plot draws source weights, and no chosen method uses sources",
+                         hint="use --method hgprompt (or another source method)")
+
+
+def _store(reg: Any, name: str, results: list[Any], splits: Any, *, lam: float, steps: int, data_seed: int,
+           learn_alpha: bool, spot_epochs: int, description: str) -> Any:
+    """Store the first (primary) result with its lineage and every compared row in its training record."""
+    from promptkit.registry.workflows import store_training_result
+
     primary = results[0]
     lineage = lineage_for(primary, lam=lam, steps=steps, data_seed=data_seed)
     compared = [{"method": r.label, "forwards_per_image": r.forwards,
@@ -127,24 +168,20 @@ def ensemble_command(
         members = [primary.sources[i] for i in primary.built.members]
         extra = {"members": [(s.ref, s.sha256, s.task) for s in members], "composition": primary.composition,
                  "learned_alpha": learn_alpha}
-    manifest = store_result(reg, name, primary.train, splits, lineage=lineage, description=description,
-                            init=primary.label, training=record, **extra)
-    plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
-    for s in skipped:
-        err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
-    for warning in primary.warnings:
-        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if json_out:
-        print_json({"ref": manifest.ref, "sha256": manifest.sha256, "target": splits.name, "method": primary.method,
-                    "composition": primary.composition, "kind": primary.train.kind,
-                    "lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed,
-                    "plot": None if plotted is None else str(plotted),
-                    "skipped": [{"ref": s.ref, "reason": s.reason} for s in skipped],
-                    "results": [r.to_dict() for r in results]})
-    elif quiet:
-        out_console().print(manifest.ref, highlight=False)
-    else:
-        _render(results, manifest, splits, plotted)
+    return store_training_result(reg, name, primary.train, splits, lineage=lineage, description=description,
+                                 init=primary.label, training=record, **extra)
+
+
+def _json(results: list[Any], manifest: Any, splits: Any, skipped: list[Any], plotted: Path | None, *,
+          lam: float, steps: int, seed: int, data_seed: int) -> dict[str, Any]:
+    """The ``--json`` output: the stored ref, the run's settings, the skipped sources and every result."""
+    primary = results[0]
+    return {"ref": manifest.ref, "sha256": manifest.sha256, "target": splits.name, "method": primary.method,
+            "composition": primary.composition, "kind": primary.train.kind,
+            "lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed,
+            "plot": None if plotted is None else str(plotted),
+            "skipped": [{"ref": s.ref, "reason": s.reason} for s in skipped],
+            "results": [r.to_dict() for r in results]}
 
 
 def _require_matplotlib() -> None:
@@ -165,16 +202,13 @@ def _load_sources(reg: Any, target: str, sources: list[str] | None, *, include_t
     """
     from collections import Counter
 
-    from promptkit.registry.workflows import choose_backbone, load_sources, source_refs
+    from promptkit.registry.sources import select_sources
+    from promptkit.registry.workflows import choose_backbone, load_sources
 
-    from promptkit.data import get_dataset_entry
     from promptkit.ensemble import check_sources
     from promptkit.rank import Skipped
 
-    from .rank_cmd import _task_name
-
-    task = _task_name(target, get_dataset_entry)
-    refs = source_refs(reg, sources, exclude_tasks=() if include_target or sources else (task,))
+    refs = select_sources(reg, target, sources, include_target=include_target)
     loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
     identity = choose_backbone([s.identity for s in loaded], name=backbone)
     skipped = []

@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ._errors import handle_errors
-from ._options import DataRootOpt, DataSeedOpt, DeviceOpt, JsonOpt, QuietOpt, RegistryOpt, WeightsOpt, open_registry
+from ._options import (
+    BackboneChoiceOpt,
+    DataRootOpt,
+    DataSeedOpt,
+    DeviceOpt,
+    JsonOpt,
+    QuietOpt,
+    RegistryOpt,
+    SourcesArg,
+    TargetOpt,
+    WeightsOpt,
+    open_registry,
+    read_sources,
+)
 from ._output import bar, err_console, out_console, phase_progress, print_json
 
-__all__ = ["SourcesArg", "TargetOpt", "rank_command", "read_sources", "register"]
-
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Catalog name (`promptkit datasets`) or image folder.")]
-SourcesArg = Annotated[
-    list[str] | None,
-    typer.Argument(help="Source references [default: the latest version of every prompt in the registry]; "
-                        "'-' reads them from stdin, one per line."),
-]
-BackboneChoiceOpt = Annotated[
-    str | None, typer.Option("--backbone", "-b", help="Use sources tuned on this backbone [default: the most common].")
-]
-
-
-def read_sources(sources: list[str] | None) -> list[str] | None:
-    """Expand '-' into the references read from stdin (as printed by `rank --quiet`)."""
-    if not sources:
-        return None
-    out: list[str] = []
-    for s in sources:
-        out += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()] if s == "-" else [s]
-    return out
+__all__ = ["rank_command", "register"]
 
 
 @handle_errors
@@ -40,7 +32,8 @@ def rank_command(
     target: TargetOpt,
     sources: SourcesArg = None,
     metric: Annotated[list[str] | None, typer.Option(
-        "--metric", help="shrinkage-hscore, hscore, logme (repeatable; the first orders the table).")] = None,
+        "--metric", help="A registered score (`promptkit plugins scores` lists them); repeatable, the first "
+                         "orders the table [default: the built-in scores, shrinkage-hscore first].")] = None,
     with_accuracy: Annotated[bool, typer.Option(
         "--with-accuracy", help="Also measure single-source transfer accuracy and each metric's Spearman.")] = False,
     top: Annotated[int | None, typer.Option("--top", "-k", help="Show only the K best sources.")] = None,
@@ -77,10 +70,11 @@ def rank_command(
 def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | None, with_accuracy: bool,
              include_target: bool, backbone: str | None, weights: Path | None, root: Path | None, data_seed: int,
              batch_size: int, device: str, no_cache: bool, registry: Path | None, show_progress: bool) -> Any:
-    from promptkit.registry.workflows import choose_backbone, load_sources, source_refs
+    from promptkit.registry.sources import select_sources
+    from promptkit.registry.workflows import choose_backbone, load_sources
 
     from promptkit.backbone import backbone_for
-    from promptkit.data import get_dataset_entry, load_dataset, transform_for
+    from promptkit.data import load_dataset, transform_for
     from promptkit.features import FeatureCache
     from promptkit.rank import DEFAULT_METRICS, rank_sources
     from promptkit.scores import get_score
@@ -89,8 +83,7 @@ def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | Non
     for m in metric_names:
         get_score(m)  # an unknown metric fails before anything heavy loads
     reg = open_registry(registry)
-    task_name = _task_name(target, get_dataset_entry)
-    refs = source_refs(reg, sources, exclude_tasks=() if include_target or sources else (task_name,))
+    refs = select_sources(reg, target, sources, include_target=include_target)
     loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
     identity = choose_backbone([s.identity for s in loaded], name=backbone)
     bb = backbone_for(identity, weights=weights)
@@ -100,13 +93,6 @@ def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | Non
                               cache=None if no_cache else FeatureCache(), batch_size=batch_size, device=device,
                               progress=progress)
     return result
-
-
-def _task_name(target: str, get_entry: Any) -> str:
-    try:
-        return get_entry(target).name
-    except Exception:  # a folder path: its name is the task
-        return Path(target).name
 
 
 def rank_json(result: Any, rows: list[Any]) -> dict[str, Any]:
