@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ._assets import store_result
 from ._errors import handle_errors
 from ._options import (
     BackboneOpt,
@@ -31,6 +31,11 @@ __all__ = ["register", "train_command"]
 
 ModeOpt = Annotated[str, typer.Option("--mode", help="shallow (one set of tokens) or deep (one per block).")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue NAME's interrupted run from its checkpoint.")]
+InitOpt = Annotated[str, typer.Option(
+    "--init", help="A registered init (`promptkit plugins inits` lists them: random, SPT's kmeans, mean, max, "
+                   "sample) or from:<ref> (copy a stored prompt).")]
+CheckpointDirOpt = Annotated[Path | None, typer.Option(
+    "--checkpoint-dir", help="Where the run's checkpoint lives [default: $PROMPTKIT_HOME/runs/NAME].")]
 
 
 def _run_dir(name: str) -> Path:
@@ -47,7 +52,7 @@ def train_command(
     weights: WeightsOpt = None,
     mode: ModeOpt = "shallow",
     length: Annotated[int, typer.Option("--length", "-m", help="Prompt tokens per layer.")] = 10,
-    init: Annotated[str, typer.Option("--init", help="random, kmeans, mean, max, sample or from:<ref>.")] = "random",
+    init: InitOpt = "random",
     init_images: Annotated[int, typer.Option("--init-images", help="Training images sampled for SPT inits.")] = 64,
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 100,
     lr: Annotated[float, typer.Option("--lr", help="Prompt learning rate (VPT base lr).")] = 0.01,
@@ -66,8 +71,7 @@ def train_command(
     precision: PrecisionOpt = "fp32",
     num_workers: WorkersOpt = None,
     resume: ResumeOpt = False,
-    checkpoint_dir: Annotated[Path | None, typer.Option(
-        "--checkpoint-dir", help="Where the run's checkpoint lives [default: $PROMPTKIT_HOME/runs/NAME].")] = None,
+    checkpoint_dir: CheckpointDirOpt = None,
     root: DataRootOpt = None,
     description: Annotated[str, typer.Option("--description", help="Free text for the manifest.")] = "",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
@@ -82,8 +86,13 @@ def train_command(
     configuration as the next version of NAME.
     """
     from promptkit.registry.refs import validate_name
+    from promptkit.registry.workflows import store_training_result
 
-    from promptkit.train import TrainConfig
+    from promptkit.backbone import load_backbone
+    from promptkit.data import load_dataset, transform_for
+    from promptkit.features import FeatureCache
+    from promptkit.inits import init_spec
+    from promptkit.train import TrainConfig, train_prompt
 
     config = TrainConfig(
         mode=mode, length=length, init=init, init_images=init_images, optimizer=optimizer, lr=lr, head_lr=head_lr,
@@ -93,35 +102,32 @@ def train_command(
     )
     validate_name(name)
     reg = open_registry(registry)
-
-    from promptkit.backbone import load_backbone
-    from promptkit.data import load_dataset, transform_for
-    from promptkit.features import FeatureCache
-    from promptkit.inits import init_spec
-    from promptkit.train import train_prompt
-
-    spec = init_spec(init)  # unknown names fail before anything heavy loads
-    source, lineage = None, None
-    if spec.needs_source:
-        source, lineage = _init_source(reg, init)
+    # unknown init names fail before anything heavy loads
+    source, lineage = _init_source(reg, init) if init_spec(init).needs_source else (None, None)
     bb = load_backbone(backbone, weights=weights)
     splits = load_dataset(dataset, root=root, transform=transform_for(bb.data_config), seed=data_seed)
-    cache = None if no_cache else FeatureCache()
     run_dir = checkpoint_dir or _run_dir(name)
+    show = not quiet and not json_out
+    with phase_progress(show) as progress:
+        result = train_prompt(bb, splits, config, init_source=source, checkpoint_dir=run_dir, resume=resume,
+                              cache=None if no_cache else FeatureCache(), progress=progress,
+                              on_epoch=_epoch_printer(epochs, show=show and sys.stderr.isatty()))
+    manifest = store_training_result(reg, name, result, splits, lineage=lineage, description=description)
+    for warning in result.warnings:
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+    _render(manifest, result, json_out=json_out, quiet=quiet, run_dir=run_dir)
+
+
+def _epoch_printer(epochs: int, *, show: bool) -> Callable[[dict[str, float]], None]:
+    """The per-epoch line on a terminal's stderr (nothing when ``show`` is false)."""
 
     def on_epoch(record: dict[str, float]) -> None:
-        if not quiet and not json_out and sys.stderr.isatty():
+        if show:
             err_console().print(
                 f"epoch {int(record['epoch'])}/{epochs}  loss {record['train_loss']:.4f}  "
                 f"train {record['train_acc']:.3f}  val {record['val_acc']:.3f}", highlight=False)
 
-    with phase_progress(not quiet and not json_out) as progress:
-        result = train_prompt(bb, splits, config, init_source=source, checkpoint_dir=run_dir, resume=resume,
-                              cache=cache, progress=progress, on_epoch=on_epoch)
-    manifest = store_result(reg, name, result, splits, lineage=lineage, description=description)
-    for warning in result.warnings:
-        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
-    _render(manifest, result, json_out=json_out, quiet=quiet, run_dir=run_dir)
+    return on_epoch
 
 
 def _init_source(reg: Any, init: str) -> tuple[Any, Any]:
