@@ -1,9 +1,11 @@
 """Digests: the one place promptkit hashes tensors and files (SHA-256, 64 lowercase hex digits).
 
-Stored assets record tensor digests in four encodings (a version's content digest, a backbone's
-weights digest, a prompt's or ensemble's value digest, a cached feature entry's digest). They
-differ in what they hash, and every stored value must keep verifying, so one function computes
-them all and its ``encoding`` says which bytes go in (:func:`tensor_sha256`). Whole files and
+Named tensors are hashed with one encoding, ``"content"`` (a version's content digest, a cached
+feature entry's digest). Two older encodings stay because digests made with them are recorded in
+assets already stored, in the built-in collection, in users' registries and on the Hub, and
+every stored value must keep verifying: ``"weights"`` (a backbone's weights digest) and
+``"values"`` (a prompt's or an ensemble's value digest). One function computes all three and its
+``encoding`` says which bytes go in (:func:`tensor_sha256`); new digests use ``"content"``. Whole files and
 byte strings are hashed as they are (:func:`bytes_sha256`, :func:`file_sha256`).
 
 torch is imported only when a tensor is hashed, so the registry and the CLI can import this
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ENCODINGS", "Encoding", "bytes_sha256", "file_sha256", "tensor_sha256"]
 
-Encoding = Literal["content", "weights", "values", "typed"]
-ENCODINGS: tuple[Encoding, ...] = ("content", "weights", "values", "typed")
+Encoding = Literal["content", "weights", "values"]
+ENCODINGS: tuple[Encoding, ...] = ("content", "weights", "values")
 _NAMED: tuple[Encoding, ...] = ("content", "weights")  # encodings that hash names, in sorted name order
 
 
@@ -55,14 +57,14 @@ def tensor_sha256(
     Encodings (the header before each tensor's raw bytes):
 
     - ``"content"`` (a mapping): ``f"{name}\\0{dtype without 'torch.'}\\0{shape}\\0"``. A registry
-      version's content digest (``Manifest.sha256``), independent of the file's metadata.
+      version's content digest (``Manifest.sha256``), independent of the file's metadata, and a
+      cached feature entry's digest. The encoding for new digests.
     - ``"weights"`` (a mapping): the name, the dtype, the shape and the raw bytes, each preceded
       by its byte length as 8 bytes little-endian, so no two state dicts collide by concatenation.
       A backbone's ``weights_sha256``.
     - ``"values"`` (a sequence): no header; values cast to float32, so a tensor hashes the same on
       any device and in any floating dtype. Prompt and ensemble digests, whose ``prefix`` names
       the mode and shape (``prompt_sha256``).
-    - ``"typed"`` (a sequence): ``f"{dtype}:{shape}:"``. A cached feature entry's digest.
 
     Raises:
         ValueError: an unknown encoding; TypeError: a sequence given to a named encoding.
@@ -85,8 +87,6 @@ def tensor_sha256(
         dtype, shape = str(t.dtype), str(tuple(t.shape))
         if encoding == "content":
             h.update(f"{name}\0{dtype.removeprefix('torch.')}\0{shape}\0".encode())
-        elif encoding == "typed":
-            h.update(f"{dtype}:{shape}:".encode())
         if encoding == "weights":
             for part in (name.encode(), dtype.encode(), shape.encode(), raw):
                 h.update(len(part).to_bytes(8, "little"))

@@ -29,7 +29,7 @@ from promptkit.prompted import PromptedViT
 __all__ = ["FeatureCache", "cache_key", "default_cache_dir", "extract_features"]
 
 _META_KEY = "promptkit.feature_cache"
-_FORMAT = "promptkit-features-v1"
+_FORMAT = "promptkit-features-v2"  # v2: entries record the "content" digest
 
 
 def default_cache_dir() -> Path:
@@ -114,8 +114,8 @@ def cache_key(
 
 
 def _content_sha256(features: Tensor, labels: Tensor) -> str:
-    """The digest a cache entry records: the ``"typed"`` encoding of :func:`promptkit.digest.tensor_sha256`."""
-    return tensor_sha256([features, labels], encoding="typed")
+    """The digest a cache entry records: the ``"content"`` encoding of :func:`promptkit.digest.tensor_sha256`."""
+    return tensor_sha256({"features": features, "labels": labels}, encoding="content")
 
 
 class FeatureCache:
