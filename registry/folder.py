@@ -15,16 +15,22 @@ from promptkit.errors import AssetNotFoundError, IntegrityError
 
 from .layout import ALIASES_FILE, ASSETS_DIR, NO_NAMESPACE, RECORD_FILE, VERSIONS_DIR
 from .manifest import Manifest, parse_manifest
+from .versioning import parse_aliases, version_number
 
 __all__ = ["StoreFolder", "VersionRecord"]
 
 
 class VersionRecord(BaseModel):
-    """``record.json``: the authoritative manifest of a version and the digest of its file."""
+    """``record.json``: the authoritative manifest of a version, its digest and the digest of its file.
+
+    ``manifest_sha256`` (sha256 of the manifest's canonical JSON) is absent from records written
+    before it existed; those are checked without it.
+    """
 
     manifest: Manifest
     file_sha256: str
     file_size: int
+    manifest_sha256: str | None = None
 
 
 class StoreFolder:
@@ -50,23 +56,28 @@ class StoreFolder:
             names = os.listdir(vdir)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(int(v) for v in names if v.isdigit() and os.path.isfile(os.path.join(vdir, v, RECORD_FILE)))
+        numbered = ((n, v) for v in names if (n := version_number(v)) is not None)
+        return sorted(n for n, v in numbered if os.path.isfile(os.path.join(vdir, v, RECORD_FILE)))
 
     def has_version(self, name: str, version: int) -> bool:
         return (self.version_dir(name, version) / RECORD_FILE).is_file()
 
     def names(self) -> list[str]:
+        """Names with at least one committed version (a name whose versions were all removed is absent)."""
+        return [name for name in self.name_folders() if self.versions(name)]
+
+    def name_folders(self) -> list[str]:
+        """Every name that has a folder, including names whose versions were all removed."""
         base = self.root / ASSETS_DIR
-        out = []
+        out: list[str] = []
         if not base.is_dir():
             return out
         for ns in sorted(os.listdir(base)):
             if not (base / ns).is_dir():
                 continue
             for n in sorted(os.listdir(base / ns)):
-                name = n if ns == NO_NAMESPACE else f"{ns}/{n}"
-                if self.versions(name):
-                    out.append(name)
+                if (base / ns / n).is_dir():
+                    out.append(n if ns == NO_NAMESPACE else f"{ns}/{n}")
         return out
 
     def record(self, name: str, version: int) -> dict:
@@ -91,7 +102,9 @@ class StoreFolder:
             return parse_manifest(self.record(name, version).get("manifest"), source=f"{name}:{version}")
 
     def aliases(self, name: str) -> dict[str, int]:
+        """The name's aliases; a corrupt aliases file reads as none (``verify`` reports it)."""
         try:
-            return json.loads((self.name_dir(name) / ALIASES_FILE).read_text())
-        except FileNotFoundError:
+            text = (self.name_dir(name) / ALIASES_FILE).read_text()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnicodeDecodeError):
             return {}
+        return parse_aliases(text) or {}

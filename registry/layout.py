@@ -9,11 +9,13 @@ A registry folder::
     <root>/LOCK_FILE                               writer lock
     <root>/STAGING_DIR/<uuid>/                     versions being written
     <root>/TRASH_DIR/                              removed folders on their way out
+    <root>/HIGH_WATER_FILE                         {"ns/name": last version number ever assigned}
     <root>/ASSETS_DIR/<namespace or NO_NAMESPACE>/<name>/
         ALIASES_FILE                               {"prod": 3}
-        NEXT_VERSION_FILE                          high-water mark of version numbers
+        NEXT_VERSION_FILE                          high-water mark of version numbers (kept when
+                                                   every version is removed)
         VERSIONS_DIR/<n>/PROMPT_FILE               tensors + embedded manifest
-        VERSIONS_DIR/<n>/RECORD_FILE               {"manifest", "file_sha256", "file_size"}
+        VERSIONS_DIR/<n>/RECORD_FILE               {"manifest", "manifest_sha256", "file_sha256", "file_size"}
 
 An exported folder and a pushed Hub repo hold ``PROMPT_FILE`` and ``MANIFEST_FILE`` (a repo also
 ``CARD_FILE``).
@@ -26,6 +28,7 @@ __all__ = [
     "ASSETS_DIR",
     "CARD_FILE",
     "FORMAT",
+    "HIGH_WATER_FILE",
     "LOCK_FILE",
     "MANIFEST_FILE",
     "MARKER_FILE",
@@ -44,6 +47,7 @@ CARD_FILE = "README.md"  # a Hub repo's model card
 RECORD_FILE = "record.json"  # a stored version's authoritative manifest and file digest: written last
 ALIASES_FILE = "aliases.json"  # a name's aliases -> versions
 NEXT_VERSION_FILE = "next_version"  # a name's next version number (numbers are never reused)
+HIGH_WATER_FILE = "high-water.json"  # every name's last assigned version, a second copy of the counters
 MARKER_FILE = "promptkit-registry.json"  # marks a folder as a registry
 FORMAT = 1  # the registry folder format, recorded in MARKER_FILE
 LOCK_FILE = ".lock"  # the writers' file lock

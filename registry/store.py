@@ -39,10 +39,11 @@ from .asset import Asset, Entry
 from .files import content_digest, read_prompt_file, serialize
 from .files import validate_tensors as _validate_tensors
 from .folder import StoreFolder
-from .integrity import VerifyIssue, VerifyReport, check_version
+from .integrity import VerifyIssue, VerifyReport, check_manifest_digest, check_name, check_version, manifest_digest
 from .layout import (
     ALIASES_FILE,
     FORMAT,
+    HIGH_WATER_FILE,
     LOCK_FILE,
     MANIFEST_FILE,
     MARKER_FILE,
@@ -51,10 +52,12 @@ from .layout import (
     RECORD_FILE,
     STAGING_DIR,
     TRASH_DIR,
+    VERSIONS_DIR,
 )
 from .location import builtin_root, resolve_root
 from .manifest import AssetSpec, Manifest, Origin, parse_manifest
 from .refs import LATEST, Reference, parse_reference, validate_alias, validate_name, validate_tag
+from .versioning import high_water, next_version, remove_stale_tmp
 
 if TYPE_CHECKING:
     import torch
@@ -75,6 +78,8 @@ class Registry:
         self, root: str | os.PathLike[str] | None = None, *, builtin: bool | Path = True, lock_timeout: float = 120.0
     ) -> None:
         self.root = resolve_root(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise UsageError(f"registry {self.root} is not a folder", hint="give --registry a folder")
         self._user = StoreFolder(self.root, readonly=False)
         broot = builtin_root() if builtin is True else (Path(builtin) if builtin else None)
         if broot is not None and broot.resolve() == self.root.resolve():
@@ -114,6 +119,7 @@ class Registry:
             # Anything left in staging while we hold the lock belongs to a writer that died.
             shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)
             shutil.rmtree(self.root / TRASH_DIR, ignore_errors=True)
+            remove_stale_tmp(self.root)
             yield
         finally:
             lock.release()
@@ -172,6 +178,7 @@ class Registry:
         name = parse_reference(str(ref)).name
         vref = f"{name}:{version}"
         record = store.record(name, version)
+        check_manifest_digest(vref, record)
         manifest = parse_manifest(record["manifest"], source=vref)
         path = store.version_dir(name, version) / PROMPT_FILE
         try:
@@ -255,11 +262,6 @@ class Registry:
         tensors, embedded = read_prompt_file(path, data=data)
         name = validate_name(name or embedded.name)
         self._check_writable(name)
-        if dedupe:
-            for v in self._user.versions(name):
-                existing = self._user.manifest(name, v)
-                if existing.sha256 == embedded.sha256:
-                    return existing
         fields = embedded.model_dump()
         if origin is not None:
             fields["origin"] = origin.model_dump()
@@ -270,27 +272,45 @@ class Registry:
             fields.update(name=name, version=version)
             return data, Manifest.model_validate(fields)
 
-        return self._commit(name, build)
+        return self._commit(name, build, dedupe=embedded.sha256 if dedupe else None)
 
-    def _commit(self, name: str, build) -> Manifest:  # build: (version) -> (file bytes, manifest)
+    def _commit(self, name: str, build, *, dedupe: str | None = None) -> Manifest:
+        """Write the next version of ``name`` under the lock; ``build(version)`` gives (file bytes, manifest).
+
+        With ``dedupe`` (a content digest), an existing version with that digest is returned instead,
+        decided under the same lock, so concurrent imports of one content store it once.
+        """
         with self._locked():
             ndir = self._user.name_dir(name)
-            existing = self._user.versions(name)
-            floor = _read_int(ndir / NEXT_VERSION_FILE)
-            version = max([floor, *(v + 1 for v in existing), 1])
+            remove_stale_tmp(ndir)
+            if dedupe is not None:
+                for v in self._user.versions(name):
+                    existing = self._user.manifest(name, v)
+                    if existing.sha256 == dedupe:
+                        return existing
+            version = next_version(self.root, name, ndir)
             data, manifest = build(version)
             stage = self.root / STAGING_DIR / uuid.uuid4().hex
             stage.mkdir(parents=True)
             _fs.write_atomic(stage / PROMPT_FILE, data)
-            record = {"manifest": json.loads(manifest.model_dump_json()), "file_sha256": bytes_sha256(data),
-                      "file_size": len(data)}
+            manifest_json = json.loads(manifest.model_dump_json())
+            record = {"manifest": manifest_json, "manifest_sha256": manifest_digest(manifest_json),
+                      "file_sha256": bytes_sha256(data), "file_size": len(data)}
             _fs.write_json_atomic(stage / RECORD_FILE, record)  # the record is written last
             target = self._user.version_dir(name, version)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.rename(stage, target)  # the commit point: the version appears whole
             _fs.fsync_dir(target.parent)
-            _fs.write_atomic(ndir / NEXT_VERSION_FILE, f"{version + 1}\n".encode())
+            self._raise_high_water(name, ndir, version)
             return manifest
+
+    def _raise_high_water(self, name: str, ndir: Path, version: int) -> None:
+        """Record ``version`` as the name's last assigned number: its counter and the registry's copy."""
+        _fs.write_atomic(ndir / NEXT_VERSION_FILE, f"{version + 1}\n".encode())
+        marks = high_water(self.root)
+        if marks.get(name, 0) < version:
+            marks[name] = version
+            _fs.write_json_atomic(self.root / HIGH_WATER_FILE, marks)
 
     def tag(self, ref: str, set_tags: Mapping[str, str] | None = None, remove: list[str] | tuple = ()) -> Manifest:
         """Set and remove ``key=value`` tags of one version (tags are the mutable part of a record)."""
@@ -304,8 +324,11 @@ class Registry:
             record = self._user.record(r.name, version)
             tags = {k: v for k, v in record["manifest"].get("tags", {}).items() if k not in remove}
             tags.update(set_tags or {})
+            check_manifest_digest(f"{r.name}:{version}", record)  # never re-sign a forged record
             record["manifest"]["tags"] = tags
             manifest = parse_manifest(record["manifest"], source=f"{r.name}:{version}")
+            record["manifest_sha256"] = manifest_digest(record["manifest"])
+            remove_stale_tmp(vdir)
             _fs.write_json_atomic(vdir / RECORD_FILE, record)
             return manifest
 
@@ -347,17 +370,20 @@ class Registry:
             if not self._user.versions(r.name):
                 raise AssetNotFoundError(ref)
             ndir = self._user.name_dir(r.name)
+            remove_stale_tmp(ndir)
+            # The name's folder and counter stay, so its version numbers are never handed out again.
+            self._raise_high_water(r.name, ndir, next_version(self.root, r.name, ndir) - 1)
             trash = self.root / TRASH_DIR
             if whole:
                 removed = [f"{r.name}:{v}" for v in self._user.versions(r.name)]
-                _fs.remove_tree(ndir, trash)
+                _fs.remove_tree(ndir / VERSIONS_DIR, trash)
+                if (ndir / ALIASES_FILE).exists():
+                    _fs.remove_tree(ndir / ALIASES_FILE, trash)
                 return removed
             _, version = self._locate(r)
             _fs.remove_tree(self._user.version_dir(r.name, version), trash)
             aliases = {a: v for a, v in self._user.aliases(r.name).items() if v != version}
             _fs.write_json_atomic(ndir / ALIASES_FILE, aliases)
-            if not self._user.versions(r.name):
-                _fs.remove_tree(ndir, trash)
             return [f"{r.name}:{version}"]
 
     # -- integrity -----------------------------------------------------------
@@ -368,14 +394,16 @@ class Registry:
             progress: optional ``callable(done, total)``.
         """
         targets: list[tuple[StoreFolder, str, int]] = []
+        report = VerifyReport()
         if ref is not None:
             store, version = self._locate(ref)
             targets.append((store, parse_reference(ref).name, version))
         else:
             for store in self._stores():
-                for n in store.names():
-                    targets.extend((store, n, v) for v in store.versions(n))
-        report = VerifyReport()
+                for n in store.name_folders():
+                    versions = store.versions(n)
+                    report.issues.extend(check_name(n, store.name_dir(n), versions))
+                    targets.extend((store, n, v) for v in versions)
         for i, (store, n, v) in enumerate(targets):
             vdir = store.version_dir(n, v)
             problem = check_version(f"{n}:{v}", vdir / RECORD_FILE, vdir / PROMPT_FILE)
@@ -397,13 +425,6 @@ class Registry:
         _fs.write_atomic(out / PROMPT_FILE, asset.path.read_bytes())
         _fs.write_atomic(out / MANIFEST_FILE, (asset.manifest.model_dump_json(indent=2) + "\n").encode())
         return out
-
-
-def _read_int(path: Path) -> int:
-    try:
-        return int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return 0
 
 
 def _span(versions: list[int]) -> str:
