@@ -285,6 +285,11 @@ def _writer(root: str, name: str, count: int, seed: int) -> None:
         reg.add(name, make_tensors(seed=seed * 1000 + i), make_spec(seed=seed))
 
 
+def _importer(root: str, path: str, start) -> None:
+    start.wait(60)
+    Registry(root, builtin=False).import_file(path, name="me/m", dedupe=True)
+
+
 def _fork():
     return mp.get_context("fork")
 
@@ -303,6 +308,23 @@ class TestConcurrency:
         assert versions == list(range(1, 201))
         seeds = sorted(e.manifest.seed for e in reg.list(name="shared"))
         assert seeds == sorted(list(range(8)) * 25)  # none lost
+        assert reg.verify().ok
+
+    def test_concurrent_deduplicating_imports_store_one_version(self, tmp_path):
+        src = Registry(tmp_path / "src", builtin=False)
+        src.add("me/m", make_tensors(), make_spec())
+        root = str(tmp_path / "reg")
+        Registry(root, builtin=False).add("other", make_tensors(seed=5), make_spec())  # the registry exists
+        start = _fork().Event()
+        procs = [_fork().Process(target=_importer, args=(root, str(src.path_of("me/m:1")), start)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        start.set()
+        for p in procs:
+            p.join(timeout=300)
+            assert p.exitcode == 0
+        reg = Registry(root, builtin=False)
+        assert [e.manifest.version for e in reg.list(name="me/m")] == [1]
         assert reg.verify().ok
 
     def test_writers_killed_at_random_moments_leave_a_clean_registry(self, tmp_path):
