@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from promptkit.digest import tensor_sha256
 from promptkit.errors import InvalidAssetError
 
+from .limits import check_tensor_bytes, read_regular_file
 from .manifest import ALPHA_SUM_ATOL, ENSEMBLE, METADATA_KEY, AssetSpec, Manifest, parse_manifest
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ ENSEMBLE_TENSORS = (MEMBERS, ALPHA, MEMBER_MEAN, MEMBER_STD, HEAD_WEIGHT, HEAD_B
 ALPHA_WEIGHT_ATOL = 1e-5  # alpha[j] equals the manifest's weight of member j within this
 ALLOWED_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype codes of floating prompts
 _MAX_HEADER = 16 * 1024 * 1024  # a prompt's header is a few KB; refuse absurd sizes before reading them
+_DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2}
 
 
 def content_digest(tensors: Mapping[str, torch.Tensor]) -> str:
@@ -231,17 +233,35 @@ def read_header(data: bytes, *, source: str) -> tuple[dict[str, dict], dict[str,
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise InvalidAssetError("'__metadata__' must map strings to strings (is a tensor named so?)", source=source)
     body = len(data) - 8 - n
+    total = 0
     for name, entry in header.items():
-        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
-            raise InvalidAssetError(f"broken header entry for tensor {name!r}", source=source)
-        begin, end = entry["data_offsets"]
-        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end <= body):
-            raise InvalidAssetError(f"tensor {name!r} points outside the file (truncated?)", source=source)
-        if entry["dtype"] not in ALLOWED_DTYPES:
-            raise InvalidAssetError(
-                f"{name!r} has dtype {entry['dtype']}; allowed: float32, float16, bfloat16", source=source
-            )
+        total += _check_entry(name, entry, body, source=source)
+    check_tensor_bytes("the file", total, source=source)
     return header, metadata
+
+
+def _check_entry(name: str, entry: object, body: int, *, source: str) -> int:
+    """Check one header entry (structure, dtype, claimed size before any data is read); its byte count."""
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+        raise InvalidAssetError(f"broken header entry for tensor {name!r}", source=source)
+    offsets, shape = entry["data_offsets"], entry["shape"]
+    if not (isinstance(offsets, list) and len(offsets) == 2 and isinstance(shape, list)
+            and all(type(d) is int and d >= 0 for d in shape)):
+        raise InvalidAssetError(f"broken header entry for tensor {name!r}", source=source)
+    if entry["dtype"] not in ALLOWED_DTYPES:
+        raise InvalidAssetError(
+            f"{name!r} has dtype {entry['dtype']}; allowed: float32, float16, bfloat16", source=source
+        )
+    nbytes = _DTYPE_BYTES[entry["dtype"]]
+    for d in shape:
+        nbytes *= d
+    check_tensor_bytes(f"tensor {name!r}", nbytes, source=source)  # before its offsets: a 1 TB claim is refused
+    begin, end = offsets
+    if not (type(begin) is int and type(end) is int and 0 <= begin <= end <= body):
+        raise InvalidAssetError(f"tensor {name!r} points outside the file (truncated?)", source=source)
+    if end - begin != nbytes:
+        raise InvalidAssetError(f"tensor {name!r}: its shape and its data size disagree", source=source)
+    return nbytes
 
 
 def read_prompt_file(path: Path, *, data: bytes | None = None) -> tuple[dict[str, torch.Tensor], Manifest]:
@@ -255,7 +275,7 @@ def read_prompt_file(path: Path, *, data: bytes | None = None) -> tuple[dict[str
 
     source = str(path)
     if data is None:
-        data = Path(path).read_bytes()
+        data = read_regular_file(Path(path))
     _, metadata = read_header(data, source=source)
     if METADATA_KEY not in metadata:
         raise InvalidAssetError(

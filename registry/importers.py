@@ -17,6 +17,7 @@ from promptkit.errors import InvalidAssetError
 from promptkit.state_dict import CHECKPOINT_SUFFIXES, read_checkpoint
 
 from .files import HEAD_BIAS, HEAD_WEIGHT, PROMPT, read_header
+from .limits import check_tensor_bytes, read_regular_file, regular_file_size
 
 if TYPE_CHECKING:
     import torch
@@ -35,12 +36,16 @@ def read_bare_prompt(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load
 
-        data = path.read_bytes()
+        data = read_regular_file(path)
         read_header(data, source=source)
-        state: dict[str, Any] = dict(load(data))
+        try:
+            state: dict[str, Any] = dict(load(data))
+        except Exception as err:  # safetensors raises its own error types for malformed files
+            raise InvalidAssetError(f"unreadable safetensors data ({err})", source=source) from None
     elif path.suffix in CHECKPOINT_SUFFIXES:
         import pickle
 
+        check_tensor_bytes("the file", regular_file_size(path), source=source)  # refuses a FIFO before opening
         try:
             state = read_checkpoint(path) or {}
         except pickle.UnpicklingError as err:
@@ -71,6 +76,8 @@ def _extract(state: dict[str, Any], *, source: str) -> dict[str, torch.Tensor]:
     def find(*suffixes: str) -> torch.Tensor | None:
         for key, value in state.items():
             if _is_tensor(value) and any(key == s or key.endswith("." + s) for s in suffixes):
+                # before any copy: an expanded (stride-0) tensor of a 1 KB file can claim gigabytes
+                check_tensor_bytes(f"tensor {key!r}", value.numel() * value.element_size(), source=source)
                 return value
         return None
 
@@ -78,6 +85,8 @@ def _extract(state: dict[str, Any], *, source: str) -> dict[str, torch.Tensor]:
     if prompt is None:
         shallow = next((v for k, v in state.items() if k.endswith("prompt_embeddings")
                         and not k.endswith("deep_prompt_embeddings") and _is_tensor(v)), None)
+        if shallow is not None:
+            check_tensor_bytes("tensor 'prompt_embeddings'", shallow.numel() * shallow.element_size(), source=source)
         deep = find("deep_prompt_embeddings")
         if shallow is None:
             raise InvalidAssetError(

@@ -92,7 +92,7 @@ def check_name(name: str, name_dir: Path, versions: list[int]) -> list[VerifyIss
     """Problems with a name's index files and entries (``versions`` are its committed versions).
 
     Reports version folders without a record, stray entries, an unreadable or dangling aliases file
-    and a counter that is unreadable or not above every version. A name whose versions were all
+    and a counter that is unreadable or lowered below a version. A name whose versions were all
     removed (its folder and counter kept) is not a problem.
     """
     issues: list[VerifyIssue] = []
@@ -109,12 +109,13 @@ def check_name(name: str, name_dir: Path, versions: list[int]) -> list[VerifyIss
                 issues.append(VerifyIssue(f"{name}:{n}", f"version folder has no {RECORD_FILE} (deleted?)"))
     issues.extend(_check_aliases(name, name_dir / ALIASES_FILE, versions))
     counter_path = name_dir / NEXT_VERSION_FILE
-    if counter_path.exists() or versions:
+    if counter_path.exists():  # missing: a writer killed before its first counter write; the next one writes it
         counter = read_counter(counter_path)
         if counter is None:
-            issues.append(VerifyIssue(name, f"{NEXT_VERSION_FILE} is missing or not a positive integer"))
-        elif versions and counter <= versions[-1]:
-            issues.append(VerifyIssue(name, f"{NEXT_VERSION_FILE} is {counter}, not above version {versions[-1]}"))
+            issues.append(VerifyIssue(name, f"{NEXT_VERSION_FILE} is not a positive integer"))
+        elif versions and counter < versions[-1]:
+            # Writers only raise it, after the commit: equal to the last version is a writer killed in between.
+            issues.append(VerifyIssue(name, f"{NEXT_VERSION_FILE} is {counter}, below version {versions[-1]}"))
     return issues
 
 

@@ -11,6 +11,7 @@ from promptkit.identity import BackboneIdentity, PromptGeometry
 from .files import HEAD_WEIGHT, PROMPT, read_header
 from .importers import read_bare_prompt
 from .layout import MANIFEST_FILE, PROMPT_FILE
+from .limits import read_regular_file, regular_file_size
 from .manifest import METADATA_KEY, AssetSpec, HeadInfo, Manifest
 from .store import Registry
 
@@ -38,11 +39,12 @@ def add_path(
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     if path.is_dir():
-        return _add_folder(reg, path, name=name, tags=tags)
+        return _add_folder(reg, path, name=name, tags=tags, description=description)
+    regular_file_size(path)  # a FIFO or device is refused here, never opened
     if path.suffix == ".safetensors":
-        _, metadata = read_header(path.read_bytes(), source=str(path))
+        _, metadata = read_header(read_regular_file(path), source=str(path))
         if METADATA_KEY in metadata:
-            return reg.import_file(path, name=name, tags=_merged(None, tags))
+            return reg.import_file(path, name=name, tags=_merged(None, tags), description=description or None)
     tensors = read_bare_prompt(path)
     if name is None:
         raise UsageError(f"{path} carries no manifest, so it needs a name", hint="add --name NAME")
@@ -58,7 +60,10 @@ def add_path(
     return reg.add(name, {k: v.float() if v.dtype.is_floating_point else v for k, v in tensors.items()}, spec)
 
 
-def _add_folder(reg: Registry, folder: Path, *, name: str | None, tags: dict[str, str] | None) -> Manifest:
+def _add_folder(
+    reg: Registry, folder: Path, *, name: str | None, tags: dict[str, str] | None, description: str = ""
+) -> Manifest:
+    """Import an exported folder; its manifest's tags carry over, ``tags`` and ``description`` override."""
     file = folder / PROMPT_FILE
     if not file.is_file():
         raise UsageError(f"{folder} holds no {PROMPT_FILE}", hint="give a folder written by `promptkit export`")
@@ -66,10 +71,17 @@ def _add_folder(reg: Registry, folder: Path, *, name: str | None, tags: dict[str
     record = folder / MANIFEST_FILE
     if record.is_file():
         try:
-            exported_tags = json.loads(record.read_text()).get("tags")
+            exported = json.loads(read_regular_file(record))
         except ValueError:
             raise InvalidAssetError(f"{MANIFEST_FILE} is not valid JSON", source=str(record)) from None
-    return reg.import_file(file, name=name, tags=_merged(exported_tags, tags))
+        if not isinstance(exported, dict):
+            raise InvalidAssetError(f"{MANIFEST_FILE} is not a JSON object", source=str(record))
+        exported_tags = exported.get("tags")
+        if exported_tags is not None and not (
+            isinstance(exported_tags, dict) and all(isinstance(v, str) for v in exported_tags.values())
+        ):
+            raise InvalidAssetError(f"{MANIFEST_FILE}: 'tags' is not an object of strings", source=str(record))
+    return reg.import_file(file, name=name, tags=_merged(exported_tags, tags), description=description or None)
 
 
 def _merged(base: dict[str, str] | None, extra: dict[str, str] | None) -> dict[str, str] | None:

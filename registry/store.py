@@ -54,6 +54,7 @@ from .layout import (
     TRASH_DIR,
     VERSIONS_DIR,
 )
+from .limits import read_regular_file
 from .location import builtin_root, resolve_root
 from .manifest import AssetSpec, Manifest, Origin, parse_manifest
 from .refs import LATEST, Reference, parse_reference, validate_alias, validate_name, validate_tag
@@ -107,19 +108,19 @@ class Registry:
         from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
-        marker = self.root / MARKER_FILE
-        if not marker.exists():
-            _fs.write_json_atomic(marker, {"format": FORMAT})
         lock = FileLock(str(self.root / LOCK_FILE), timeout=self.lock_timeout)
         try:
             lock.acquire()
         except Timeout:
             raise LockTimeoutError(str(self.root), self.lock_timeout) from None
         try:
-            # Anything left in staging while we hold the lock belongs to a writer that died.
+            # Anything left in staging (or a temp file) while we hold the lock belongs to a writer that died.
             shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)
             shutil.rmtree(self.root / TRASH_DIR, ignore_errors=True)
             remove_stale_tmp(self.root)
+            marker = self.root / MARKER_FILE
+            if not marker.exists():
+                _fs.write_json_atomic(marker, {"format": FORMAT})
             yield
         finally:
             lock.release()
@@ -248,17 +249,18 @@ class Registry:
 
     def import_file(
         self, path: str | os.PathLike[str], *, name: str | None = None, origin: Origin | None = None,
-        tags: Mapping[str, str] | None = None, dedupe: bool = False,
+        tags: Mapping[str, str] | None = None, dedupe: bool = False, description: str | None = None,
     ) -> Manifest:
         """Store a prompt file that embeds a manifest, byte for byte, as the next version of ``name``.
 
         The local record takes the new name and version (and ``origin`` when given); the file
         keeps the manifest it was made with. ``tags`` replace the embedded (creation-time) tags,
-        e.g. with those of an exported record. With ``dedupe``, an existing version of ``name``
-        with the same content digest is returned instead of adding a duplicate.
+        e.g. with those of an exported record; ``description``, when given, replaces the embedded
+        one. With ``dedupe``, an existing version of ``name`` with the same content digest is
+        returned instead of adding a duplicate (decided under the writer lock).
         """
         path = Path(path)
-        data = path.read_bytes()
+        data = read_regular_file(path)
         tensors, embedded = read_prompt_file(path, data=data)
         name = validate_name(name or embedded.name)
         self._check_writable(name)
@@ -267,6 +269,8 @@ class Registry:
             fields["origin"] = origin.model_dump()
         if tags is not None:
             fields["tags"] = dict(tags)
+        if description is not None:
+            fields["description"] = description
 
         def build(version: int) -> tuple[bytes, Manifest]:
             fields.update(name=name, version=version)

@@ -162,6 +162,13 @@ class TestTampering:
         record["manifest"]["ensemble"]["members"][0]["task"] = "something else"
         record_path.write_text(json.dumps(record))
         report = registry.verify()
+        assert not report.ok and "record was modified" in report.issues[0].problem
+        # A forger who also recomputes the record's own digest is still caught by the file's manifest.
+        from promptkit.registry.integrity import manifest_digest
+
+        record["manifest_sha256"] = manifest_digest(record["manifest"])
+        record_path.write_text(json.dumps(record))
+        report = registry.verify()
         assert not report.ok and "disagree on 'ensemble'" in report.issues[0].problem
 
 

@@ -54,7 +54,7 @@ def test_counter_lower_than_present_versions(registry):
     registry.add("me/m", make_tensors(seed=2), make_spec())
     (_name_dir(registry, "me/m") / "next_version").write_text("1\n")
     issues = registry.verify().issues
-    assert [i.ref for i in issues] == ["me/m"] and "not above version 2" in issues[0].problem
+    assert [i.ref for i in issues] == ["me/m"] and "below version 2" in issues[0].problem
     assert registry.add("me/m", make_tensors(seed=3), make_spec()).version == 3
     assert registry.verify().ok
 
