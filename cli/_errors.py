@@ -1,21 +1,26 @@
-"""Map promptkit errors to one-line messages with the next step, and to exit codes.
+"""Map errors to one-line messages with the next step, and to exit codes.
 
-Every command body runs under :func:`handle_errors`; a traceback is shown only with
-``PROMPTKIT_DEBUG=1``.
+Every command body runs under :func:`handle_errors`; the command line itself is parsed by
+:class:`OneLineErrors`, so a bad option or argument is one ``error:`` line too. A traceback is
+shown only with ``PROMPTKIT_DEBUG=1``; an unexpected exception without it is one line that says
+how to get the traceback.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
-from promptkit.errors import EXIT_ERROR, PromptkitError
+from promptkit.errors import EXIT_ERROR, EXIT_USAGE, PromptkitError
 
-__all__ = ["handle_errors"]
+__all__ = ["OneLineErrors", "handle_errors", "one_line", "print_error"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,33 +29,86 @@ def _debug() -> bool:
     return os.environ.get("PROMPTKIT_DEBUG", "") not in ("", "0")
 
 
+def _click() -> ModuleType:
+    """The click exceptions typer uses (typer vendors click from 0.2x on; older releases import it)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks included) as one space."""
+    return " ".join(str(text).split())
+
+
+def print_error(message: str, hint: str = "") -> None:
+    """``error: MESSAGE`` and, when given, ``hint: HINT`` on stderr, each one line, never read as markup."""
+    from rich.text import Text
+
+    from ._output import err_console
+
+    err_console().print(Text.assemble(("error:", "bold red"), " ", one_line(message)), highlight=False,
+                        soft_wrap=True)
+    if hint:
+        err_console().print(Text.assemble(("hint:", "dim"), " ", one_line(hint)), highlight=False, soft_wrap=True)
+
+
 def handle_errors(fn: F) -> F:
     """Run a command, turning :class:`PromptkitError` (and Ctrl-C) into a message and an exit code."""
+    ex = _click()
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rich.markup import escape
-
-        from ._output import err_console
-
         try:
             return fn(*args, **kwargs)
         except PromptkitError as err:
             if _debug():
                 raise
-            # escape: messages and hints quote user text and "[...]" (e.g. promptkit[plot]), not markup
-            err_console().print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, markup=True,
-                                soft_wrap=True)
-            if err.hint:
-                err_console().print(f"[dim]hint:[/] {escape(err.hint)}", highlight=False, soft_wrap=True)
+            print_error(err.message, err.hint)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:
-            err_console().print("interrupted")
+            print_error("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, ex.ClickException):
+            raise  # typer.Exit from a command, or a bad parameter: OneLineErrors renders it
         except (OSError, MemoryError) as err:
             if _debug():
                 raise
-            err_console().print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+            print_error(str(err) or type(err).__name__)
+            raise typer.Exit(EXIT_ERROR) from None
+        except Exception as err:
+            if _debug():
+                raise
+            print_error(f"unexpected {type(err).__name__}: {err}",
+                        "this is a bug in promptkit; rerun with PROMPTKIT_DEBUG=1 for the traceback and report it")
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: a bad option, argument or command is one ``error:`` line (and a hint), exit 2."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        ex = _click()
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ex.NoArgsIsHelpError as err:
+            err.show()  # `promptkit` alone prints the help, as before
+            sys.exit(err.exit_code)
+        except ex.UsageError as err:
+            command = err.ctx.command_path if err.ctx is not None else "promptkit"
+            print_error(err.format_message(), f"see `{command} --help`")
+            sys.exit(EXIT_USAGE)
+        except ex.ClickException as err:
+            print_error(err.format_message())
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(EXIT_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)

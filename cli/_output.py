@@ -15,22 +15,25 @@ from functools import lru_cache
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from promptkit.progress import PhaseProgress, Progress
 
-__all__ = ["bar", "err_console", "out_console", "phase_progress", "print_json", "progress"]
+__all__ = ["bar", "err_console", "labelled", "out_console", "phase_progress", "print_json", "progress"]
 
 
 @lru_cache(maxsize=1)
 def _out() -> Console:
     # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
     # emoji=False: names like "features:train:" must not become emoji codes (":train:" is one).
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False)
+    # markup=False: names, tags, descriptions and messages are printed as text, never as rich markup
+    # ("stage=[red]x[/red]" stays literal, "[/]" cannot break a table); styles are rich Text objects.
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False, markup=False)
 
 
 @lru_cache(maxsize=1)
 def _err() -> Console:
-    return Console(stderr=True, soft_wrap=True, emoji=False)
+    return Console(stderr=True, soft_wrap=True, emoji=False, markup=False)
 
 
 def out_console() -> Console:
@@ -49,6 +52,11 @@ def _fresh_out() -> Console:  # stdout was swapped (tests, redirection inside on
 def _fresh_err() -> Console:
     _err.cache_clear()
     return _err()
+
+
+def labelled(label: str, style: str, text: str) -> Text:
+    """``label`` in ``style``, a space, then ``text`` as plain text (whatever brackets it holds)."""
+    return Text.assemble((label, style), " ", text)
 
 
 def print_json(obj: Any) -> None:

@@ -11,6 +11,7 @@ import typer
 from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
+from ._errors import OneLineErrors
 from . import ensemble_cmd, hub_cmds, plugins_cmd, rank_cmd, registry_cmds
 from . import eval as eval_cmd
 from . import train as train_cmd
@@ -19,6 +20,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="promptkit",
+    cls=OneLineErrors,
     help="Manage, rank, ensemble and publish visual prompts for frozen Vision Transformers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

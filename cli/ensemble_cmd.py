@@ -22,7 +22,7 @@ from ._options import (
     open_registry,
     read_sources,
 )
-from ._output import bar, err_console, out_console, phase_progress, print_json
+from ._output import bar, err_console, labelled, out_console, phase_progress, print_json
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -131,7 +131,7 @@ def ensemble_command(
     for s in skipped:
         err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
     for warning in results[0].warnings:
-        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console().print(labelled("warning:", "yellow", str(warning)), highlight=False)
     if json_out:
         print_json(_json(results, manifest, splits, skipped, plotted, lam=lam, steps=steps, seed=seed,
                          data_seed=data_seed))

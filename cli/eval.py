@@ -58,6 +58,9 @@ def eval_command(
     from promptkit.features import FeatureCache
     from promptkit.train import evaluate
 
+    from promptkit.device import autocast, resolve_device
+
+    autocast(resolve_device(device), precision)  # an unknown device or precision fails before anything loads
     name = backbone or (f"{m.backbone.timm_name}.{m.backbone.pretrained_tag}" if m.backbone.pretrained_tag
                         else m.backbone.timm_name)
     bb = load_backbone(name, weights=weights)

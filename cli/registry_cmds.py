@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from promptkit.errors import EXIT_INTEGRITY, UsageError
 
 from ._errors import handle_errors
 from ._options import JsonOpt, QuietOpt, RegistryOpt, YesOpt, open_registry
-from ._output import err_console, out_console, print_json, progress
+from ._output import err_console, labelled, out_console, print_json, progress
 
 __all__ = ["register"]
 
@@ -66,7 +67,7 @@ def add(
         print_json(json.loads(manifest.model_dump_json()) | {"ref": manifest.ref, "kind": manifest.kind})
     else:
         what = f" (an ensemble of {manifest.num_members} prompts)" if manifest.kind == "ensemble" else ""
-        out_console().print(f"added [bold]{manifest.ref}[/]{what}  sha256:{manifest.sha256[:12]}")
+        out_console().print(Text.assemble("added ", (manifest.ref, "bold"), f"{what}  sha256:{manifest.sha256[:12]}"))
 
 
 @handle_errors
@@ -101,7 +102,7 @@ def list_(
         m = e.manifest
         metrics = " ".join(f"{k}={v:.3f}" for k, v in _headline(m.metrics))
         table.add_row(
-            m.ref + (" [dim](built-in)[/]" if e.builtin else ""), ",".join(e.aliases), _kind(m), m.task or "",
+            Text.assemble(m.ref, (" (built-in)", "dim") if e.builtin else ""), ",".join(e.aliases), _kind(m), m.task or "",
             m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     out_console().print(table)
@@ -228,7 +229,7 @@ def verify(
                     "issues": [{"ref": i.ref, "problem": i.problem} for i in report.issues]})
     else:
         for issue in report.issues:
-            err_console().print(f"[red]FAIL[/] {issue.ref}: {issue.problem}", highlight=False)
+            err_console().print(labelled("FAIL", "red", f"{issue.ref}: {issue.problem}"), highlight=False)
         status = "ok" if report.ok else f"{len(report.issues)} problem(s)"
         out_console().print(f"verified {report.checked} version(s): {status}")
     if not report.ok:

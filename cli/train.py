@@ -25,7 +25,7 @@ from ._options import (
     WorkersOpt,
     open_registry,
 )
-from ._output import err_console, out_console, phase_progress, print_json
+from ._output import err_console, labelled, out_console, phase_progress, print_json
 
 __all__ = ["register", "train_command"]
 
@@ -101,6 +101,9 @@ def train_command(
         num_workers=num_workers,
     )
     validate_name(name)
+    from promptkit.device import autocast, resolve_device
+
+    autocast(resolve_device(device), precision)  # an unknown device fails before anything loads
     reg = open_registry(registry)
     # unknown init names fail before anything heavy loads
     source, lineage = _init_source(reg, init) if init_spec(init).needs_source else (None, None)
@@ -114,7 +117,7 @@ def train_command(
                               on_epoch=_epoch_printer(epochs, show=show and sys.stderr.isatty()))
     manifest = store_training_result(reg, name, result, splits, lineage=lineage, description=description)
     for warning in result.warnings:
-        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console().print(labelled("warning:", "yellow", str(warning)), highlight=False)
     _render(manifest, result, json_out=json_out, quiet=quiet, run_dir=run_dir)
 
 

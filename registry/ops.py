@@ -13,6 +13,7 @@ from .importers import read_bare_prompt
 from .layout import MANIFEST_FILE, PROMPT_FILE
 from .limits import read_regular_file, regular_file_size
 from .manifest import METADATA_KEY, AssetSpec, HeadInfo, Manifest
+from .refs import validate_tag
 from .store import Registry
 
 __all__ = ["add_path"]
@@ -36,6 +37,10 @@ def add_path(
     ``like`` (an asset whose identity to copy).
     """
     path = Path(path)
+    for key, value in (tags or {}).items():
+        validate_tag(key, value)  # before anything is read: a bad tag is a usage error, whatever the file
+    if mode not in (None, "shallow", "deep"):
+        raise UsageError(f"invalid mode {mode!r}", hint="give --mode shallow or --mode deep")
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     if path.is_dir():

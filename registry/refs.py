@@ -133,7 +133,7 @@ def parse_reference(ref: str) -> Reference:
     if ":" in ref:
         name, _, version = ref.rpartition(":")
         _checked_name(ref, name)
-        if not version.isdigit() or int(version) < 1:
+        if not (version.isascii() and version.isdigit()) or int(version) < 1:
             raise InvalidReferenceError(ref, f"version {version!r} is not a positive integer")
         return Reference(name, version=int(version))
     return Reference(_checked_name(ref, ref), alias=LATEST)

@@ -264,6 +264,8 @@ class Registry:
         tensors, embedded = read_prompt_file(path, data=data)
         name = validate_name(name or embedded.name)
         self._check_writable(name)
+        for key, value in (tags or {}).items():
+            validate_tag(key, value)
         fields = embedded.model_dump()
         if origin is not None:
             fields["origin"] = origin.model_dump()
@@ -320,6 +322,8 @@ class Registry:
         """Set and remove ``key=value`` tags of one version (tags are the mutable part of a record)."""
         for k, v in (set_tags or {}).items():
             validate_tag(k, v)
+        for k in remove:
+            validate_tag(k, "")
         r = parse_reference(ref)
         self._check_writable(r.name)
         with self._locked():
