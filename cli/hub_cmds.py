@@ -63,8 +63,11 @@ def push(
 def pull(
     spec: Annotated[str, typer.Argument(help="namespace/name, optionally @branch, @tag (e.g. @v3) or @commit.")],
     name: Annotated[
-        str | None, typer.Option("--name", "-n", help="Local name [default: the name in the repo's manifest].")
+        str | None, typer.Option("--name", "-n", help="Local name [default: the repo id, namespace/name].")
     ] = None,
+    take_over: Annotated[
+        bool, typer.Option("--take-over", help="Add to a local name whose versions did not all come from this repo.")
+    ] = False,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -72,11 +75,13 @@ def pull(
     """Download a prompt from the Hub, validate it, and store it as a new local version.
 
     Uses HF_TOKEN or the stored login, honours HF_ENDPOINT, and with HF_HUB_OFFLINE=1 reads only
-    the Hugging Face cache. The same content pulled twice is stored once.
+    the Hugging Face cache. The same content pulled twice is stored once. Each Hub request waits
+    at most PROMPTKIT_HUB_TIMEOUT seconds (30); a prompt file over PROMPTKIT_MAX_PROMPT_BYTES is
+    refused before it is downloaded.
     """
     from promptkit.registry.hub import pull as pull_version
 
-    result = pull_version(open_registry(registry), spec, name=name)
+    result = pull_version(open_registry(registry), spec, name=name, take_over=take_over)
     if json_out:
         data = json.loads(result.manifest.model_dump_json())
         print_json(data | {

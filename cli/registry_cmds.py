@@ -102,7 +102,8 @@ def list_(
         m = e.manifest
         metrics = " ".join(f"{k}={v:.3f}" for k, v in _headline(m.metrics))
         table.add_row(
-            Text.assemble(m.ref, (" (built-in)", "dim") if e.builtin else ""), ",".join(e.aliases), _kind(m), m.task or "",
+            Text.assemble(m.ref, (" (built-in)", "dim") if e.builtin else ""),
+            ",".join(e.aliases), _kind(m), m.task or "",
             m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     out_console().print(table)

@@ -5,10 +5,13 @@ A version is one prompt or an ensemble of prompts; both travel the same way, in 
 A pushed repo holds, in one commit: ``prompt.safetensors`` (the stored file, byte for byte, with
 its embedded manifest), ``manifest.json`` (the version's record) and ``README.md`` (the model
 card, :mod:`promptkit.registry.card`); the commit is tagged ``v<version>``. ``pull`` downloads a
-revision into the Hugging Face cache, checks everything before the registry is touched (file
+revision into the Hugging Face cache trusting nothing the server says (:mod:`.hub_fetch`: one
+checked commit, sizes checked before downloading, digests after, a client timeout), checks
+everything before the registry is touched (file
 structure without unpickling, schema, tensor values, content digest, agreement of
 ``manifest.json`` with the file) and imports the file as a new local version that records where
-it came from; the same content pulled twice is stored once.
+it came from, under ``--name`` or the repo id (never a name the repo chooses); the same content
+pulled twice is stored once.
 
 Everything goes through ``huggingface_hub``: tokens come from ``token=``, else ``HF_TOKEN``,
 else the stored login (``hf auth login``), and are never put in messages. ``HF_ENDPOINT``,
@@ -27,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +42,9 @@ from promptkit.errors import HubNotFoundError, HubOfflineError, InvalidAssetErro
 from .card import render_card
 from .files import read_prompt_file
 from .hub_errors import quiet, translated
+from .hub_fetch import MAX_MANIFEST_BYTES, fetch
 from .layout import CARD_FILE, MANIFEST_FILE, PROMPT_FILE
+from .limits import max_prompt_file_bytes
 from .manifest import ENSEMBLE, Manifest, Origin, parse_manifest
 from .refs import validate_name
 
@@ -56,14 +62,13 @@ __all__ = [
     "pull",
     "push",
     "validate_download",
+    "validate_files",
 ]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-MAX_PROMPT_BYTES = 1 << 30  # a ViT-L deep prompt with a head is ~10 MB; refuse absurd downloads
-MAX_MANIFEST_BYTES = 16 << 20
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_REVISION = re.compile(r"^[^\s\x00-\x1f\x7f~^:?*\[\\]+$")
+_REVISION = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[^\s\x00-\x1f\x7f~^:?*\[\\]+(?<!/)$")  # git's ref rules, roughly
 # Fields that may differ between manifest.json (the pushed record) and the manifest embedded in
 # the file: the registry assigns name and version, tags are mutable, origin is local history.
 _RECORD_ONLY = frozenset({"name", "version", "tags", "origin"})
@@ -290,19 +295,23 @@ def pull(
     spec: str,
     *,
     name: str | None = None,
+    take_over: bool = False,
     token: str | None = None,
     endpoint: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> PullResult:
     """Download ``ns/name[@revision]``, validate it, and import it as a local version.
 
-    Nothing is written to the registry unless every check passes (:func:`validate_download`).
-    With ``HF_HUB_OFFLINE`` set, only the Hugging Face cache is read.
+    Nothing the server sends is trusted (:mod:`.hub_fetch`): the revision is resolved once to a
+    checked commit, sizes are checked from the file listing before downloading, and the local
+    name comes from this side only. Nothing is written to the registry unless every check passes
+    (:func:`validate_download`). With ``HF_HUB_OFFLINE`` set, only the Hugging Face cache is read.
 
     Args:
         registry: where to import.
         spec: ``namespace/name`` with an optional ``@branch``, ``@tag`` (``@v3``) or ``@commit``.
-        name: local name [default: the name recorded in the repo's manifest.json].
+        name: local name [default: the repo id, ``namespace/name``]; never taken from the repo.
+        take_over: add to a local name whose versions did not all come from this repo.
         token: a Hub token; None lets huggingface_hub use ``HF_TOKEN`` or the stored login.
         endpoint: the Hub URL; None reads ``HF_ENDPOINT`` now.
         cache_dir: the Hugging Face cache; None reads ``HF_HUB_CACHE``/``HF_HOME`` now.
@@ -311,71 +320,98 @@ def pull(
         HubNotFoundError: no such repo, revision, or no prompt in it.
         HubAuthError: the repo is private or gated and the token does not give access.
         HubOfflineError: offline and not in the cache.
-        InvalidAssetError: the downloaded content fails validation (nothing is imported).
+        HubError: the Hub could not be reached, timed out (``PROMPTKIT_HUB_TIMEOUT``) or did not answer as a Hub.
+        InvalidAssetError: the server's answers or the downloaded content fail validation (nothing is imported).
+        UsageError: the local name holds versions of other lineage and ``take_over`` is not set.
     """
     repo_id, revision = parse_repo_spec(spec)
-    if name is not None:
-        validate_name(name)
+    target = validate_name(name) if name is not None else _local_name(repo_id)
     endpoint = hub_endpoint(endpoint)
     offline = hub_offline()
     cache = Path(cache_dir).expanduser() if cache_dir is not None else hub_cache_dir()
-
-    from huggingface_hub import snapshot_download
-
     with quiet(), translated("pull", repo_id=repo_id, revision=revision or "main", endpoint=endpoint, token=token,
                                offline=offline):
-        snapshot = snapshot_download(
-            repo_id, repo_type="model", revision=revision, cache_dir=cache, endpoint=endpoint, token=token,
-            local_files_only=offline, allow_patterns=[PROMPT_FILE, MANIFEST_FILE],
-            library_name="promptkit", library_version=__version__,
-        )
-    folder = Path(snapshot)
-    commit_sha = folder.name  # the cache keeps each snapshot under its commit hash
-    data, record = validate_download(folder, repo_id=repo_id, commit_sha=commit_sha)
-    target = name or record.name
-    digest = record.sha256
-    existed = any(
-        e.manifest.name == target and e.manifest.sha256 == digest and not e.builtin for e in registry.list(name=target)
-    )
+        commit_sha, files = fetch(repo_id, revision or "main", names=(PROMPT_FILE, MANIFEST_FILE), endpoint=endpoint,
+                                  token=token, cache=cache, offline=offline)
+    data, record = validate_files(files, repo_id=repo_id, commit_sha=commit_sha)
     origin = Origin(repo_id=repo_id, commit_sha=commit_sha, revision=revision or "main", endpoint=endpoint,
                     pulled_at=datetime.now(timezone.utc))
+    guard = None if take_over else _same_lineage(target, repo_id)
     with tempfile.TemporaryDirectory(prefix="promptkit-pull-") as tmp:
         # Import the very bytes that were validated, not the cache file (which could change meanwhile).
         staged = Path(tmp) / PROMPT_FILE
         staged.write_bytes(data)
-        manifest = registry.import_file(staged, name=target, origin=origin, tags=record.tags, dedupe=True)
+        manifest = registry.import_file(staged, name=target, origin=origin, tags=record.tags, dedupe=True, guard=guard)
     return PullResult(
         manifest=manifest, repo_id=repo_id, endpoint=endpoint, revision=revision or "main", commit_sha=commit_sha,
-        created=not existed, path=registry.path_of(manifest.ref),
+        created=manifest.origin == origin, path=registry.path_of(manifest.ref),
     )
 
 
-def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[bytes, Manifest]:
-    """Check a downloaded snapshot; return the prompt file's bytes and the manifest.json record.
+def _local_name(repo_id: str) -> str:
+    """The local name a repo is pulled under by default: its id, ``namespace/name``."""
+    try:
+        return validate_name(repo_id)
+    except UsageError:
+        raise UsageError(f"repo id {repo_id!r} is not a valid local name",
+                         hint="give the local name with --name NAME") from None
 
-    Checks: both files present and of sane size; manifest.json passes the schema (which requires
-    the backbone identity); the prompt file is a well-formed safetensors file (read without
-    unpickling) with finite tensors matching its embedded manifest and content digest; and
-    manifest.json agrees with the embedded manifest on everything but name, version, tags and origin.
+
+def _same_lineage(target: str, repo_id: str) -> Callable[[list[Manifest]], None]:
+    """A guard, run under the writer lock: refuse a name whose versions did not all come from ``repo_id``."""
+
+    def guard(stored: list[Manifest]) -> None:
+        other = next((m for m in stored if m.origin is None or m.origin.repo_id != repo_id), None)
+        if other is not None:
+            came = f"came from {other.origin.repo_id}" if other.origin else "was made locally"
+            raise UsageError(
+                f"{target} already holds versions of another lineage ({other.ref} {came}); not adding {repo_id} to it",
+                hint=f"pull it under another name with --name NAME, or add it to {target} with --take-over",
+            )
+
+    return guard
+
+
+def validate_download(folder: Path, *, repo_id: str, commit_sha: str) -> tuple[bytes, Manifest]:
+    """Check a downloaded snapshot folder; return the prompt file's bytes and the manifest.json record.
+
+    The folder's two files are read (refused when missing or over their limits) and checked by
+    :func:`validate_files`.
 
     Raises:
         HubNotFoundError: a file is missing (not a promptkit repo).
         InvalidAssetError: anything else, naming the repo, commit and problem.
     """
     where = f"{repo_id}@{commit_sha[:12]}"
-    paths = {f: folder / f for f in (PROMPT_FILE, MANIFEST_FILE)}
-    for fname, path in paths.items():
+    limits = {PROMPT_FILE: max_prompt_file_bytes(), MANIFEST_FILE: MAX_MANIFEST_BYTES}
+    files: dict[str, bytes] = {}
+    for fname, limit in limits.items():
+        path = folder / fname
         if not path.is_file():
             raise HubNotFoundError(
                 f"{where} has no {fname}: it is not a promptkit prompt repo", repo_id=repo_id,
                 hint="check the repo id; promptkit repos are made by `promptkit push`",
             )
-    limits = {PROMPT_FILE: MAX_PROMPT_BYTES, MANIFEST_FILE: MAX_MANIFEST_BYTES}
-    for fname, path in paths.items():
-        if path.stat().st_size > limits[fname]:
-            raise InvalidAssetError(f"{fname} is larger than {limits[fname]} bytes; refused", source=where)
-    record = parse_manifest(paths[MANIFEST_FILE].read_bytes(), source=f"{where}/{MANIFEST_FILE}")
-    data = paths[PROMPT_FILE].read_bytes()
+        if path.stat().st_size > limit:
+            raise InvalidAssetError(f"{fname} is larger than {limit} bytes; refused", source=where)
+        files[fname] = path.read_bytes()
+    return validate_files(files, repo_id=repo_id, commit_sha=commit_sha)
+
+
+def validate_files(files: dict[str, bytes], *, repo_id: str, commit_sha: str) -> tuple[bytes, Manifest]:
+    """Check a pulled repo's files; return the prompt file's bytes and the manifest.json record.
+
+    Checks: manifest.json passes the schema (which requires the backbone identity); the prompt
+    file is a well-formed safetensors file (read without unpickling) with finite tensors matching
+    its embedded manifest and content digest; and manifest.json agrees with the embedded manifest
+    on everything but name, version, tags and origin.
+
+    Raises:
+        InvalidAssetError: anything wrong, naming the repo, commit and problem.
+    """
+    where = f"{repo_id}@{commit_sha[:12]}"
+    record = parse_manifest(files[MANIFEST_FILE], source=f"{where}/{MANIFEST_FILE}")
+    data = files[PROMPT_FILE]
     _, embedded = read_prompt_file(Path(f"{where}/{PROMPT_FILE}"), data=data)
     mine, theirs = record.model_dump(), embedded.model_dump()
     differ = sorted(k for k in mine if k not in _RECORD_ONLY and mine[k] != theirs.get(k))

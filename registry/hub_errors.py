@@ -63,6 +63,12 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _is_timeout(err: BaseException) -> bool:
+    """A client-side timeout of any HTTP client huggingface_hub may use (their classes end in 'Timeout')."""
+    return isinstance(err, TimeoutError) or any(c.__name__.endswith(("Timeout", "TimeoutException"))
+                                                 for c in type(err).__mro__)
+
+
 def _secrets(token: str | None) -> list[str]:
     """Every token value that could appear in a server's or library's message."""
     values = [token, os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")]
@@ -160,6 +166,14 @@ def hub_error(
         return HubError(
             f"the Hub answered {status} to {action} {repo_id}" + (f": {detail}" if detail else ""), repo_id=repo_id,
             hint="retry later; if it persists, check https://status.huggingface.co",
+        )
+    if _is_timeout(err):
+        from .hub_fetch import HUB_TIMEOUT_ENV, hub_timeout
+
+        limit = hub_timeout()
+        return HubError(
+            f"cannot {action} {repo_id}: the Hub at {endpoint} did not answer within {limit:g} s", repo_id=repo_id,
+            hint=f"retry later, or wait longer: {HUB_TIMEOUT_ENV}=SECONDS (now {limit:g})",
         )
     if isinstance(err, _transport_errors()):
         return HubError(

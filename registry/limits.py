@@ -13,7 +13,7 @@ from pathlib import Path
 from promptkit.errors import InvalidAssetError, UsageError
 
 __all__ = ["DEFAULT_MAX_PROMPT_BYTES", "MAX_PROMPT_BYTES_ENV", "check_tensor_bytes", "max_prompt_bytes",
-           "read_regular_file", "regular_file_size"]
+           "max_prompt_file_bytes", "read_regular_file", "regular_file_size"]
 
 MAX_PROMPT_BYTES_ENV = "PROMPTKIT_MAX_PROMPT_BYTES"
 DEFAULT_MAX_PROMPT_BYTES = 64 * 1024 * 1024  # a deep ViT-L prompt of 200 tokens is ~20 MB in float32
@@ -32,6 +32,11 @@ def max_prompt_bytes() -> int:
     if value <= 0:
         raise UsageError(f"{MAX_PROMPT_BYTES_ENV}={raw!r} is not a positive number of bytes")
     return value
+
+
+def max_prompt_file_bytes() -> int:
+    """The most bytes one prompt file may hold: its tensors' limit plus room for the header (e.g. a download)."""
+    return max_prompt_bytes() + _HEADER_ALLOWANCE
 
 
 def _hint() -> str:

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -250,6 +250,7 @@ class Registry:
     def import_file(
         self, path: str | os.PathLike[str], *, name: str | None = None, origin: Origin | None = None,
         tags: Mapping[str, str] | None = None, dedupe: bool = False, description: str | None = None,
+        guard: Callable[[list[Manifest]], None] | None = None,
     ) -> Manifest:
         """Store a prompt file that embeds a manifest, byte for byte, as the next version of ``name``.
 
@@ -257,7 +258,9 @@ class Registry:
         keeps the manifest it was made with. ``tags`` replace the embedded (creation-time) tags,
         e.g. with those of an exported record; ``description``, when given, replaces the embedded
         one. With ``dedupe``, an existing version of ``name`` with the same content digest is
-        returned instead of adding a duplicate (decided under the writer lock).
+        returned instead of adding a duplicate (decided under the writer lock). ``guard``, when
+        given, sees the name's stored versions under the same lock, before anything else, and
+        raises to refuse the import (e.g. a pull that would take over a name of other lineage).
         """
         path = Path(path)
         data = read_regular_file(path)
@@ -278,20 +281,25 @@ class Registry:
             fields.update(name=name, version=version)
             return data, Manifest.model_validate(fields)
 
-        return self._commit(name, build, dedupe=embedded.sha256 if dedupe else None)
+        return self._commit(name, build, dedupe=embedded.sha256 if dedupe else None, guard=guard)
 
-    def _commit(self, name: str, build, *, dedupe: str | None = None) -> Manifest:
+    def _commit(
+        self, name: str, build, *, dedupe: str | None = None, guard: Callable[[list[Manifest]], None] | None = None
+    ) -> Manifest:
         """Write the next version of ``name`` under the lock; ``build(version)`` gives (file bytes, manifest).
 
         With ``dedupe`` (a content digest), an existing version with that digest is returned instead,
-        decided under the same lock, so concurrent imports of one content store it once.
+        decided under the same lock, so concurrent imports of one content store it once. ``guard``
+        sees the stored versions first, under the same lock, and may raise to refuse.
         """
         with self._locked():
             ndir = self._user.name_dir(name)
             remove_stale_tmp(ndir)
-            if dedupe is not None:
-                for v in self._user.versions(name):
-                    existing = self._user.manifest(name, v)
+            if guard is not None or dedupe is not None:
+                stored = [self._user.manifest(name, v) for v in self._user.versions(name)]
+                if guard is not None:
+                    guard(stored)
+                for existing in stored if dedupe is not None else []:
                     if existing.sha256 == dedupe:
                         return existing
             version = next_version(self.root, name, ndir)

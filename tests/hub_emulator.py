@@ -43,6 +43,13 @@ check that the client side never shows it. Gated repos (``set_gated``) answer 40
 Bounds: request bodies (``max_body``), stored bytes (``max_bytes``), repos and commits per repo
 are capped; the request log keeps the last 2000 entries.
 
+Hostile mode (:meth:`HubEmulator.hostile`) makes the server lie the way a malicious Hub, a
+broken proxy or a captive portal would: a chosen ``sha`` in revision answers (a path, a non-hex
+string), a replaced ``tree`` listing (raw bytes or any JSON), an HTML page with status 200 for
+matching paths (``html``), a stall of N seconds before answering matching paths (``stall``),
+other bytes served for a file than the listing describes (``serve``), and extra or replaced
+response headers on file downloads (``headers``, e.g. a forged ``X-Repo-Commit`` or ``ETag``).
+
 Test helpers: :meth:`HubEmulator.commit_files` plants arbitrary (e.g. malformed) content,
 :meth:`HubEmulator.fail` makes the next matching requests fail with a given status,
 :meth:`HubEmulator.files` reads a revision, :meth:`HubEmulator.refs` lists branches and tags, and
@@ -56,6 +63,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -165,6 +173,7 @@ class HubEmulator:
         self.log: deque[tuple[str, str]] = deque(maxlen=2000)  # (method, path) of each request
         self.unhandled: deque[tuple[str, str]] = deque(maxlen=100)
         self._faults: list[list] = []  # [status, message, path substring, remaining count]
+        self._hostile: dict = {}  # see hostile()
         self._stored = 0
         self._counter = 0
         self._lock = threading.RLock()
@@ -245,6 +254,19 @@ class HubEmulator:
         """Answer the next ``times`` requests whose path contains ``path_contains`` with ``status``."""
         with self._lock:
             self._faults.append([status, message, path_contains, times])
+
+    def hostile(
+        self, *, sha: str | None = None, tree: object = None, html: str | None = None,
+        stall: tuple[str, float] | None = None, serve: Mapping[str, bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Lie from now on: ``sha`` in revision answers; ``tree`` (bytes sent as they are, else JSON) as every
+        listing; an HTML page with 200 for paths containing ``html``; ``stall=(path substring, seconds)``
+        before answering; ``serve`` (file path -> bytes) instead of the committed bytes; ``headers`` added to
+        (or replacing) file download headers."""
+        with self._lock:
+            self._hostile = {k: v for k, v in dict(sha=sha, tree=tree, html=html, stall=stall, serve=serve,
+                                                       headers=headers).items() if v is not None}
 
     def requests(self, method: str | None = None) -> list[str]:
         """Paths of the logged requests (optionally one method's)."""
@@ -328,6 +350,14 @@ class _Handler(BaseHTTPRequestHandler):
             fault = next((f for f in self.hub._faults if f[2] in url.path and f[3] > 0), None)
             if fault is not None:
                 fault[3] -= 1
+            hostile = dict(self.hub._hostile)
+        stall = hostile.get("stall")
+        if stall is not None and stall[0] in url.path:
+            time.sleep(stall[1])
+        if hostile.get("html") is not None and hostile["html"] in url.path:
+            self._send(200, b"<!DOCTYPE html><html><body>Please log in to the network</body></html>",
+                       {"Content-Type": "text/html; charset=utf-8"})
+            return
         try:
             if fault is not None:
                 raise _Reply(fault[0], fault[1])
@@ -506,6 +536,7 @@ class _Handler(BaseHTTPRequestHandler):
             sha = self._sha(r, rev or "main")
             siblings = [{"rfilename": p} for p in sorted(r.commits[sha].files)]
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # the Hub's format
+        sha = self.hub._hostile.get("sha", sha)
         self._send_json({"id": repo, "modelId": repo, "sha": sha, "private": r.private, "gated": False,
                          "disabled": False, "siblings": siblings, "tags": [], "lastModified": now, "createdAt": now})
 
@@ -523,7 +554,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if blob.lfs:
                     entry["lfs"] = {"oid": blob.oid, "size": len(blob.data), "pointerSize": 134}
                 out.append(entry)
-        self._send_json(out)
+            forged = self.hub._hostile.get("tree")
+        if isinstance(forged, bytes):
+            self._send(200, forged, {"Content-Type": "application/json"})
+            return
+        self._send_json(out if forged is None else forged)
 
     def resolve(self, query: dict, repo: str, rev: str, path: str) -> None:
         with self.hub._lock:
@@ -537,6 +572,9 @@ class _Handler(BaseHTTPRequestHandler):
         if blob.lfs:
             headers |= {"X-Linked-Etag": f'"{blob.oid}"', "X-Linked-Size": str(len(blob.data))}
         data = blob.data
+        hostile = dict(self.hub._hostile)
+        data = hostile.get("serve", {}).get(path, data)
+        headers |= hostile.get("headers", {})
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if match and self.command == "GET":
             start = int(match.group(1))

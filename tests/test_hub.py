@@ -173,7 +173,8 @@ class TestPull:
         pulled = pull(dst, REPO)
         assert pulled.created and pulled.commit_sha == result.commit_sha
         assert pulled.path.read_bytes() == src.path_of(pushed.ref).read_bytes()
-        assert _without(pulled.manifest, "origin") == _without(pushed, "origin")
+        assert _without(pulled.manifest, "origin", "name") == _without(pushed, "origin", "name")
+        assert pulled.manifest.name == REPO  # named by the repo id, not by the repo's manifest
         origin = pulled.manifest.origin
         assert (origin.repo_id, origin.commit_sha, origin.revision, origin.endpoint) == (
             REPO, result.commit_sha, "main", hub.endpoint)
@@ -185,9 +186,9 @@ class TestPull:
         push(src, "dtd-hg", repo_id=REPO)
         first = pull(dst, REPO)
         second = pull(dst, f"{REPO}@v1")
-        assert second.manifest.ref == first.manifest.ref == "dtd-hg:1"
+        assert second.manifest.ref == first.manifest.ref == "me/dtd-hg:1"  # the repo id names it locally
         assert not second.created
-        assert [e.manifest.ref for e in dst.list()] == ["dtd-hg:1"]
+        assert [e.manifest.ref for e in dst.list()] == ["me/dtd-hg:1"]
 
     def test_revision_tag_commit_and_local_name(self, hub, src, dst):
         add_prompt(src)
@@ -200,7 +201,7 @@ class TestPull:
         by_sha = pull(dst, f"{REPO}@{first.commit_sha}", name="old")
         assert not by_sha.created and by_sha.commit_sha == first.commit_sha
         latest = pull(dst, REPO)
-        assert latest.manifest.ref == "dtd-hg:1" and latest.manifest.sha256 == src.resolve("dtd-hg:2").sha256
+        assert latest.manifest.ref == "me/dtd-hg:1" and latest.manifest.sha256 == src.resolve("dtd-hg:2").sha256
 
     def test_pull_request_revision(self, hub, src, dst):
         add_prompt(src)

@@ -90,11 +90,11 @@ class TestPull:
         result = run("pull", REPO, "--registry", dst, "--json")
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
-        assert data["ref"] == "dtd-hg:1" and data["created"] is True
+        assert data["ref"] == "me/dtd-hg:1" and data["created"] is True
         assert data["origin"]["repo_id"] == REPO and data["origin"]["commit_sha"] == pushed["commit_sha"]
         assert data["sha256"] == pushed["sha256"]
         again = json.loads(run("pull", f"{REPO}@v1", "--registry", dst, "--json").stdout)
-        assert again["ref"] == "dtd-hg:1" and again["created"] is False
+        assert again["ref"] == "me/dtd-hg:1" and again["created"] is False
 
     def test_human_output_and_local_name(self, hub, src, tmp_path):
         run("push", "dtd-hg", "--repo-id", REPO, "--registry", src.root)
@@ -110,14 +110,14 @@ class TestPull:
         assert pushed.stdout.strip().startswith("http") and "\n" not in pushed.stdout.strip()
         result = run("pull", REPO, "--registry", tmp_path / "dst", "--quiet")
         assert result.exit_code == 0, result.output
-        assert result.stdout == "dtd-hg:1\n"
-        assert Registry(tmp_path / "dst", builtin=False).load(result.stdout.strip()).manifest.ref == "dtd-hg:1"
+        assert result.stdout == "me/dtd-hg:1\n"
+        assert Registry(tmp_path / "dst", builtin=False).load(result.stdout.strip()).manifest.ref == "me/dtd-hg:1"
 
     def test_registry_from_environment(self, hub, src, tmp_path):
         run("push", "dtd-hg", "--repo-id", REPO, "--registry", src.root)
         result = run("pull", REPO, env={"PROMPTKIT_REGISTRY": str(tmp_path / "env-reg")})
         assert result.exit_code == 0, result.output
-        assert Registry(tmp_path / "env-reg", builtin=False).resolve("dtd-hg").origin.repo_id == REPO
+        assert Registry(tmp_path / "env-reg", builtin=False).resolve(REPO).origin.repo_id == REPO
 
     @pytest.mark.parametrize("spec, words", [("me/nothing", "repository me/nothing not found"),
                                              (f"{REPO}@nope", "revision 'nope' not found")])
