@@ -11,10 +11,10 @@ import typer
 from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
-from ._errors import OneLineErrors
 from . import ensemble_cmd, hub_cmds, plugins_cmd, rank_cmd, registry_cmds
 from . import eval as eval_cmd
 from . import train as train_cmd
+from ._errors import OneLineErrors
 
 __all__ = ["app", "main"]
 

@@ -55,10 +55,9 @@ def eval_command(
 
     from promptkit.backbone import load_backbone
     from promptkit.data import load_dataset, transform_for
+    from promptkit.device import autocast, resolve_device
     from promptkit.features import FeatureCache
     from promptkit.train import evaluate
-
-    from promptkit.device import autocast, resolve_device
 
     autocast(resolve_device(device), precision)  # an unknown device or precision fails before anything loads
     name = backbone or (f"{m.backbone.timm_name}.{m.backbone.pretrained_tag}" if m.backbone.pretrained_tag
