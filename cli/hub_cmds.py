@@ -30,7 +30,8 @@ def push(
 ) -> None:
     """Publish a prompt version to the Hugging Face Hub: file, manifest and model card in one commit, tagged vN.
 
-    Uses HF_TOKEN or the stored login (`hf auth login`) and honours HF_ENDPOINT.
+    Uses HF_TOKEN or the stored login (`hf auth login`) and honours HF_ENDPOINT. Each Hub request
+    waits at most PROMPTKIT_HUB_TIMEOUT seconds (30).
     """
     from promptkit.registry.hub import push as push_version
 

@@ -42,7 +42,7 @@ from promptkit.errors import HubNotFoundError, HubOfflineError, InvalidAssetErro
 from .card import render_card
 from .files import read_prompt_file
 from .hub_errors import quiet, translated
-from .hub_fetch import MAX_MANIFEST_BYTES, fetch
+from .hub_fetch import MAX_MANIFEST_BYTES, client_timeout, fetch, hub_timeout
 from .layout import CARD_FILE, MANIFEST_FILE, PROMPT_FILE
 from .limits import max_prompt_file_bytes
 from .manifest import ENSEMBLE, Manifest, Origin, parse_manifest
@@ -215,7 +215,8 @@ def push(
     branch = revision or "main"
     contents = {PROMPT_FILE: data, MANIFEST_FILE: (manifest.model_dump_json(indent=2) + "\n").encode(),
                 CARD_FILE: card.encode()}
-    with quiet(), translated("push to", repo_id=repo_id, revision=branch, endpoint=endpoint, token=token):
+    with quiet(), client_timeout(hub_timeout()), translated("push to", repo_id=repo_id, revision=branch,
+                                                            endpoint=endpoint, token=token):
         commit, tag = _upload(
             manifest, contents, repo_id=repo_id, private=private, branch=branch, create_pr=create_pr,
             message=message or f"promptkit push {manifest.ref} (sha256:{manifest.sha256[:12]})",

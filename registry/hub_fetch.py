@@ -27,6 +27,8 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,8 @@ from promptkit.errors import HubError, HubNotFoundError, HubOfflineError, Invali
 
 from .limits import MAX_PROMPT_BYTES_ENV, max_prompt_file_bytes
 
-__all__ = ["DEFAULT_HUB_TIMEOUT", "HUB_TIMEOUT_ENV", "MAX_MANIFEST_BYTES", "RemoteFile", "fetch", "hub_timeout"]
+__all__ = ["DEFAULT_HUB_TIMEOUT", "HUB_TIMEOUT_ENV", "MAX_MANIFEST_BYTES", "RemoteFile", "client_timeout", "fetch",
+           "hub_timeout"]
 
 HUB_TIMEOUT_ENV = "PROMPTKIT_HUB_TIMEOUT"
 DEFAULT_HUB_TIMEOUT = 30.0
@@ -63,6 +66,23 @@ def hub_timeout() -> float:
             hint=f"unset it for the default of {DEFAULT_HUB_TIMEOUT:g} s, or set e.g. {HUB_TIMEOUT_ENV}=120",
         )
     return value
+
+
+@contextmanager
+def client_timeout(seconds: float) -> Iterator[None]:
+    """huggingface_hub's shared HTTP client waits at most ``seconds`` per request in the block (push's calls).
+
+    The library's client has no timeout of its own; the previous setting is restored afterwards.
+    """
+    from huggingface_hub.utils import get_session
+
+    session = get_session()
+    previous = session.timeout
+    session.timeout = seconds
+    try:
+        yield
+    finally:
+        session.timeout = previous
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,20 @@ def test_hostile_stall_during_download_times_out(hub, pushed, dst, hf_env, monke
     _attack(dst, hf_env, HubError, "did not answer within 0.5 s")
 
 
+def test_hostile_stall_on_push_times_out(hub, src, monkeypatch):
+    from huggingface_hub.utils import get_session
+
+    add_prompt(src)
+    before = get_session().timeout
+    monkeypatch.setenv("PROMPTKIT_HUB_TIMEOUT", "0.5")
+    hub.hostile(stall=("/api/repos/create", 5.0))
+    start = time.monotonic()
+    with pytest.raises(HubError, match="did not answer within 0.5 s") as info:
+        push(src, "dtd-hg", repo_id=REPO)
+    assert time.monotonic() - start < 4.0 and "PROMPTKIT_HUB_TIMEOUT" in info.value.hint
+    assert get_session().timeout == before  # the library's client is left as it was
+
+
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "inf", "nan"])
 def test_hostile_timeout_setting_must_be_a_positive_number(hub, pushed, dst, hf_env, monkeypatch, value):
     monkeypatch.setenv("PROMPTKIT_HUB_TIMEOUT", value)
