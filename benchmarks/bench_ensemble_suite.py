@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 METHODS = ("random", "spt", "uniform", "hscore-weights", "best-single", "spot", "hgprompt", "hgprompt+aligned",
-           "hgprompt+ensemble", "hgprompt+distill", "hgprompt+ensemble+learned", "hgprompt+average+learned")
+           "hgprompt+ensemble", "hgprompt+stack", "hgprompt+distill", "hgprompt+ensemble+learned",
+           "hgprompt+stack+learned", "hgprompt+average+learned")
 LAMBDAS = (0.0, 0.001, 0.01, 0.1)
 OUT = Path("runs/bench-compositions")
 EVIDENCE = Path("runs/zoo/evidence.json")
@@ -96,7 +97,7 @@ def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     t0 = time.perf_counter()
     results = compare(
-        METHODS,
+        opts.get("methods") or METHODS,
         bb,
         sources,
         splits,
@@ -149,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         "steps": args.steps,
         "spot_epochs": args.spot_epochs,
     }
+    if args.methods:
+        opts["methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     todo = [(t, s) for s in seeds for t in targets if not (out / f"{t}-s{s}.json").is_file()]
@@ -175,19 +178,20 @@ def cmd_run(args: argparse.Namespace) -> None:
 def summarize(results: list[dict[str, Any]], evidence: dict[str, Any]) -> dict[str, Any]:
     from promptkit.stats import mean_std, spearman
 
+    rows = [m for m in METHODS if any(m in r["methods"] for r in results)]  # the rows that were run
     by_target: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         by_target.setdefault(r["target"], []).append(r)
     table: dict[str, Any] = {}
     for target, runs in sorted(by_target.items()):
         row: dict[str, Any] = {"seeds": len(runs)}
-        for m in METHODS:
+        for m in rows:
             row[m] = mean_std([r["methods"][m]["test_acc"] for r in runs if m in r["methods"]])
         transfer = evidence.get(f"transfer:{target}")
         if transfer:
             acc = {x["ref"]: x["transfer_acc"] for x in transfer["rows"]}
             refs = [s["ref"] for s in runs[0]["sources"]]
-            if all(ref in acc for ref in refs):
+            if all(ref in acc for ref in refs) and all("hgprompt" in r["methods"] for r in runs):
                 accs = [acc[ref] for ref in refs]
                 row["rho_hgprompt"] = mean_std([spearman(r["methods"]["hgprompt"]["alpha"], accs) for r in runs])[0]
                 row["rho_by_lambda"] = {
@@ -195,9 +199,9 @@ def summarize(results: list[dict[str, Any]], evidence: dict[str, Any]) -> dict[s
                     for lam in runs[0]["alpha_by_lambda"]
                 }
         table[target] = row
-    avg = {m: sum(row[m][0] for row in table.values()) / len(table) for m in METHODS} if table else {}
+    avg = {m: sum(row[m][0] for row in table.values()) / len(table) for m in rows} if table else {}
     rhos = [row["rho_hgprompt"] for row in table.values() if "rho_hgprompt" in row]
-    wins = {m: sum(max(METHODS, key=lambda k, row=row: row[k][0]) == m for row in table.values()) for m in METHODS}
+    wins = {m: sum(max(rows, key=lambda k, row=row: row[k][0]) == m for row in table.values()) for m in rows}
     lam_keys = next((list(row["rho_by_lambda"]) for row in table.values() if "rho_by_lambda" in row), [])
     rho_lam = {
         lam: sum(row["rho_by_lambda"][lam] for row in table.values() if "rho_by_lambda" in row)
@@ -205,12 +209,13 @@ def summarize(results: list[dict[str, Any]], evidence: dict[str, Any]) -> dict[s
         for lam in lam_keys
     }
     tune = {m: [r["methods"][m]["seconds"]["tune"] + r["methods"][m]["seconds"].get("teacher", 0.0)
-                for r in results if m in r["methods"]] for m in METHODS}
+                for r in results if m in r["methods"]] for m in rows}
     tune_mean = {m: sum(v) / len(v) for m, v in tune.items() if v}
     forwards = {m: max([r["methods"][m].get("forwards", 1) for r in results if m in r["methods"]] or [1])
-                for m in METHODS}
-    members = {m: [len(r["methods"][m].get("members", [])) for r in results if m in r["methods"]] for m in METHODS}
+                for m in rows}
+    members = {m: [len(r["methods"][m].get("members", [])) for r in results if m in r["methods"]] for m in rows}
     return {
+        "rows": rows,
         "tune_seconds": tune_mean,
         "forwards": forwards,
         "mean_members": {m: sum(v) / len(v) for m, v in members.items() if v and any(v)},
@@ -224,14 +229,15 @@ def summarize(results: list[dict[str, Any]], evidence: dict[str, Any]) -> dict[s
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    rows = summary["rows"]
     lines = [
-        "| target | seeds | " + " | ".join(METHODS) + " | rho(alpha, transfer) |",
-        "|---" * (len(METHODS) + 3) + "|",
+        "| target | seeds | " + " | ".join(rows) + " | rho(alpha, transfer) |",
+        "|---" * (len(rows) + 3) + "|",
     ]
     for target, row in summary["per_target"].items():
         cells = []
-        best = max(row[m][0] for m in METHODS)
-        for m in METHODS:
+        best = max(row[m][0] for m in rows)
+        for m in rows:
             mean, std = row[m]
             cell = f"{mean:.3f} ± {std:.3f}"
             cells.append(f"**{cell}**" if mean == best else cell)
@@ -239,20 +245,21 @@ def markdown(summary: dict[str, Any]) -> str:
                      + f" | {_rho(row.get('rho_hgprompt'))} |")  # fmt: skip
     mean = summary["mean"]
     rho = summary["rho_hgprompt_mean"]
-    lines.append("| **mean** | | " + " | ".join(f"**{mean[m]:.3f}**" for m in METHODS) + f" | **{_rho(rho)}** |")
-    lines.append("| best on (targets) | | " + " | ".join(str(summary["wins"][m]) for m in METHODS) + " | |")
+    lines.append("| **mean** | | " + " | ".join(f"**{mean[m]:.3f}**" for m in rows) + f" | **{_rho(rho)}** |")
+    lines.append("| best on (targets) | | " + " | ".join(str(summary["wins"][m]) for m in rows) + " | |")
     tune = summary["tune_seconds"]
-    if "random" in tune:
-        lines += ["", "| row | mean test acc | vs best-single | tuning s per run | x random | forwards per image |",
+    ref = "random" if "random" in tune else "best-single"
+    if ref in tune:
+        lines += ["", f"| row | mean test acc | vs best-single | tuning s per run | x {ref} | forwards per image |",
                   "|---|---|---|---|---|---|"]
         bs = mean.get("best-single", 0.0)
-        for m in METHODS:
+        for m in rows:
             if m in tune:
                 fw = summary["forwards"].get(m, 1)
                 k = summary.get("mean_members", {}).get(m)
-                fw_text = f"{fw} (mean {k:.2f} members)" if k and m.startswith("hgprompt+ensemble") else str(fw)
+                fw_text = f"{fw} (mean {k:.2f} members)" if k and ("+ensemble" in m or "+stack" in m) else str(fw)
                 lines.append(f"| {m} | {mean[m]:.3f} | {100 * (mean[m] - bs):+.1f} pt | {tune[m]:.1f} "
-                             f"| {tune[m] / tune['random']:.2f} | {fw_text} |")
+                             f"| {tune[m] / tune[ref]:.2f} | {fw_text} |")
     if summary["rho_by_lambda_mean"]:
         lines += [
             "",
@@ -341,6 +348,7 @@ def main() -> None:
     run.add_argument("--steps", type=int, default=300)
     run.add_argument("--spot-epochs", type=int, default=1)
     run.add_argument("--out", type=Path, default=OUT, help="one JSON per (target, seed)")
+    run.add_argument("--methods", default=None, help="comma-separated rows to run (default: every row)")
     rep = sub.add_parser("report")
     rep.add_argument("--out", type=Path, default=OUT)
     rep.add_argument("--json", action="store_true")

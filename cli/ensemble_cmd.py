@@ -350,8 +350,8 @@ def _start_label(r: Any) -> str:
         return r.train.config.init
     if r.built is not None and r.built.members:
         k = len(r.built.members)
-        if r.composition == "ensemble":
-            return f"{k} member" + ("s" if k > 1 else "")
+        if r.train.kind == "ensemble":
+            return f"{k} member" + ("s" if k > 1 else "") + (", stacked" if r.composition == "stack" else "")
         return f"from {r.built.details['start']}"
     return r.composition or "composed"
 

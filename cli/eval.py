@@ -72,7 +72,8 @@ def eval_command(
         fingerprints["test"] = split_fps["test"]
     ensemble = m.kind == "ensemble"
     # An ensemble's members go in as the prompt, with their weights and feature statistics.
-    parts = dict(alpha=asset.alpha, member_stats=asset.member_stats) if ensemble else {}
+    parts = dict(alpha=asset.alpha, member_stats=asset.member_stats,
+                 combine=m.ensemble.features) if ensemble and m.ensemble else {}
     with phase_progress(not quiet and not json_out) as progress:
         result = evaluate(bb, asset.members if ensemble else asset.prompt, splits, prompt_backbone=m.backbone,
                           geometry=m.geometry, head=asset.head, head_fingerprints=fingerprints, batch_size=batch_size,

@@ -133,7 +133,9 @@ def show(
     table.add_row("geometry", m.geometry.short() + (" (each member)" if m.ensemble else ""))
     if m.ensemble:
         alpha = "learned" if m.ensemble.learned_alpha else "fixed"
-        table.add_row("composition", f"{m.ensemble.composition} (alpha {alpha}; {m.num_members} forwards per image)")
+        head_reads = "members' features side by side" if m.ensemble.features == "stack" else "the alpha-mixture"
+        table.add_row("composition", f"{m.ensemble.composition} (alpha {alpha}; head on {head_reads}; "
+                                     f"{m.num_members} forwards per image)")
         for j, member in enumerate(m.ensemble.members):
             task = f", task {member.task}" if member.task else ""
             table.add_row(f"member {j}", f"{member.ref} (weight {member.weight:.4f}{task}; "

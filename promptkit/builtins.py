@@ -79,6 +79,7 @@ def _compositions(table: Registry[Any]) -> None:
     c.register_composition("average", single_prompt=True, learnable=True)(c.compose_average)
     c.register_composition("aligned", single_prompt=True, learnable=True)(c.compose_aligned)
     c.register_composition("ensemble", single_prompt=False, learnable=True)(c.compose_ensemble)
+    c.register_composition("stack", single_prompt=False, learnable=True)(c.compose_stack)
     c.register_composition("distill", single_prompt=True, learnable=False)(c.compose_distill)
 
 

@@ -12,6 +12,18 @@ the per-dimension statistics of member i's features on the target's training ima
 when the ensemble is built, so that the map stays the same affine standardization while the
 members are tuned). A linear head reads ``F``.
 
+With ``combine="stack"`` the standardized member features are kept side by side instead,
+each scaled by ``sqrt(alpha_i)``:
+
+    F(x) = [sqrt(alpha_1) z_1(x), ..., sqrt(alpha_k) z_k(x)],   z_i = (f(x; P_i) - mu_i) / sigma_i
+
+and the head reads all ``k d`` of them, so it can weigh each member's dimensions on its own (the
+mixture is the special case of a head whose blocks are alpha_i W). Under an L2 penalty on the
+head, the scaling makes alpha the prior: member i's block costs ``||W_i||^2 / alpha_i``, so a
+low-weight member is used only where the data pays for it (ridge regression with one penalty
+per group, or a Gaussian prior of variance alpha_i on each block). These features are already
+standardized: the head is fit on them as they are (:attr:`PromptedEnsemble.prestandardized`).
+
 The members run in one batched forward: the image batch is embedded once, repeated k times
 along the batch (copy j carries member j's tokens), and the k * B sequences go through the
 blocks together, which costs about k single prompted forwards and never k sequential passes.
@@ -33,7 +45,9 @@ from promptkit.errors import IncompatibleError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.prompted import prompted_tokens
 
-__all__ = ["ALPHA_LR_SCALE", "PromptedEnsemble", "check_simplex"]
+__all__ = ["ALPHA_LR_SCALE", "COMBINES", "PromptedEnsemble", "check_simplex"]
+
+COMBINES = ("mix", "stack")  # how the members' standardized features become the head's input
 
 ALPHA_LR_SCALE = 10.0  # alpha's logits move at 10x the prompt lr: at the prompt lr, 2 epochs barely move them
 
@@ -63,11 +77,13 @@ class PromptedEnsemble(nn.Module):
             (std > 0).
         mode: ``"shallow"`` or ``"deep"``.
         learn_alpha: make alpha trainable (as ``softmax(w)``).
+        combine: ``"mix"`` (the alpha-weighted sum, what T(alpha) scores) or ``"stack"`` (the
+            members' features side by side, scaled by sqrt(alpha); see the module docstring).
 
     Shape:
         - members: ``(k, L, m, d)``; alpha: ``(k,)``; mean, std: ``(k, d)``
-        - input: ``(B, 3, H, W)``; ``member_features``: ``(k, B, d)``; ``pooled``: ``(B, d)``;
-          ``forward``: ``(B, C)``
+        - input: ``(B, 3, H, W)``; ``member_features``: ``(k, B, d)``; ``pooled``: ``(B, d)`` for
+          ``mix``, ``(B, k d)`` for ``stack`` (:attr:`feature_dim`); ``forward``: ``(B, C)``
     """
 
     def __init__(
@@ -80,8 +96,12 @@ class PromptedEnsemble(nn.Module):
         *,
         mode: Literal["shallow", "deep"],
         learn_alpha: bool = False,
+        combine: Literal["mix", "stack"] = "mix",
     ) -> None:
         super().__init__()
+        if combine not in COMBINES:
+            raise UsageError(f"combine must be one of {', '.join(COMBINES)}, got {combine!r}")
+        self.combine = combine
         vit = backbone.model
         vit.requires_grad_(False)
         vit.eval()
@@ -139,6 +159,17 @@ class PromptedEnsemble(nn.Module):
                               layers=int(self.members.shape[1]))
 
     @property
+    def feature_dim(self) -> int:
+        """What the head reads: ``d`` for ``mix``, ``k d`` for ``stack``."""
+        return self.embed_dim * (self.num_members if self.combine == "stack" else 1)
+
+    @property
+    def prestandardized(self) -> bool:
+        """Whether :meth:`pooled` is already on the scale its head should see (``stack``: the head's
+        probe is fit without standardizing again, which would undo the sqrt(alpha) prior)."""
+        return self.combine == "stack"
+
+    @property
     def alpha(self) -> Tensor:
         """(k,) the members' weights, on the simplex."""
         if self.alpha_logits is not None:
@@ -146,13 +177,15 @@ class PromptedEnsemble(nn.Module):
         return self.fixed_alpha
 
     def prompt_sha256(self) -> str:
-        """SHA-256 of everything the mixed features depend on: members, alpha, statistics, mode.
+        """SHA-256 of everything the combined features depend on: members, alpha, statistics, mode, combine.
 
         The ``"values"`` encoding of :func:`promptkit.digest.tensor_sha256` of (members, alpha,
-        mean, std) after the prefix ``f"ensemble:{mode}:{members shape}:"``.
+        mean, std) after the prefix ``f"ensemble:{mode}:{members shape}:"`` (``"ensemble-stack:"``
+        for ``stack``).
         """
+        kind = "ensemble" if self.combine == "mix" else f"ensemble-{self.combine}"
         return tensor_sha256([self.members, self.alpha, self.mean, self.std], encoding="values",
-                             prefix=f"ensemble:{self.mode}:{tuple(self.members.shape)}:")
+                             prefix=f"{kind}:{self.mode}:{tuple(self.members.shape)}:")
 
     # -- tuning ------------------------------------------------------------------------------
 
@@ -203,17 +236,21 @@ class PromptedEnsemble(nn.Module):
         return self.vit.forward_head(tokens, pre_logits=True).view(k, b, -1)
 
     def pooled(self, x: Tensor, *, use_prompt: bool = True) -> Tensor:
-        """The alpha-mixture of the members' standardized features (or frozen features, no prompt).
+        """The alpha-mixture of the members' standardized features, or for ``stack`` those features
+        side by side scaled by sqrt(alpha) (or frozen features, no prompt).
 
         Shape:
             - x: ``(B, 3, H, W)``
-            - output: ``(B, d)``
+            - output: ``(B, d)`` (``mix``, or no prompt); ``(B, k d)`` (``stack``)
         """
         if not use_prompt:
             tokens = prompted_tokens(self.vit, x, None, length=0, deep=False)
             return self.vit.forward_head(tokens, pre_logits=True)
         f = self.member_features(x).float()  # (k, B, d)
         z = (f - self.mean[:, None]) / self.std[:, None]
+        if self.combine == "stack":
+            scaled = z * self.alpha.float().sqrt()[:, None, None]  # (k, B, d)
+            return scaled.permute(1, 0, 2).reshape(z.shape[1], -1)  # (B, k d): member 0's d, then member 1's, ...
         return torch.einsum("k,kbd->bd", self.alpha.float(), z)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -225,8 +262,9 @@ class PromptedEnsemble(nn.Module):
         """
         if self.head is None:
             raise UsageError("this PromptedEnsemble has no head",
-                             hint="set .head to a module mapping (B, d) to logits")
+                             hint="set .head to a module mapping (B, feature_dim) to logits")
         return self.head(self.pooled(x))
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode}, members={tuple(self.members.shape)}, learn_alpha={self.alpha_logits is not None}"
+        return (f"mode={self.mode}, members={tuple(self.members.shape)}, combine={self.combine}, "
+                f"learn_alpha={self.alpha_logits is not None}")

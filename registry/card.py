@@ -209,7 +209,9 @@ def _members_section(m: Manifest, source_repos: Mapping[str, str]) -> list[str]:
     alpha = "learned with the members" if e.learned_alpha else "fixed while the members were tuned"
     out = [
         "## Members", "",
-        f"Composition `{_cell(e.composition)}`, {e.k} members, weights alpha {alpha}. Each member started from "
+        f"Composition `{_cell(e.composition)}`, {e.k} members, weights alpha {alpha}; the head reads "
+        + ("their standardized features side by side, each scaled by sqrt(alpha)" if e.features == "stack"
+           else "the alpha-mixture of their standardized features") + ". Each member started from "
         "the source version named here and was tuned as part of the ensemble:", "",
         "| member | started from | Hub repo | task | weight | source sha256 |", "|---|---|---|---|---|---|",
     ]
@@ -273,7 +275,7 @@ def _load_snippet(m: Manifest) -> str:
         "from promptkit.prompted_ensemble import PromptedEnsemble\n\n"
         "weight, bias = asset.head\n"
         "model = PromptedEnsemble(backbone_for(asset.manifest.backbone), asset.members, asset.alpha, mean, std,\n"
-        f'                         mode="{g.mode}")\n'
+        f'                         mode="{g.mode}", combine="{m.ensemble.features}")\n'
         "model.head = torch.nn.Linear(weight.shape[1], weight.shape[0])\n"
         "model.head.load_state_dict({\"weight\": weight, \"bias\": bias})\n"
         "logits = model(images)  # (B, C)"

@@ -129,7 +129,14 @@ def validate_tensors(tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, so
                 raise InvalidAssetError(
                     f"{name!r} has shape {got}, the manifest's head says {expected}", source=source
                 )
-        if spec.head.in_features != spec.geometry.width:
+        if spec.ensemble is not None and spec.ensemble.features == "stack":
+            expected_in = spec.ensemble.head_in_features(spec.geometry.width)
+            if spec.head.in_features != expected_in:
+                raise InvalidAssetError(
+                    f"head in_features {spec.head.in_features} differs from {expected_in}, the {spec.ensemble.k} "
+                    f"stacked members' width", source=source,
+                )
+        elif spec.head.in_features != spec.geometry.width:
             raise InvalidAssetError(
                 f"head in_features {spec.head.in_features} differs from the prompt width {spec.geometry.width}",
                 source=source,

@@ -133,6 +133,9 @@ class EnsembleInfo(_Model):
     members: list[EnsembleMember] = Field(min_length=1)
     composition: str = Field(default=ENSEMBLE, min_length=1, max_length=200)  # how it was composed
     learned_alpha: bool = False  # whether alpha was tuned with the members
+    # what the head reads: "mix", the alpha-weighted sum of the members' standardized features (d),
+    # or "stack", those features side by side scaled by sqrt(alpha) (k d)
+    features: Literal["mix", "stack"] = "mix"
 
     @model_validator(mode="after")
     def _weights_on_the_simplex(self) -> EnsembleInfo:
@@ -145,6 +148,10 @@ class EnsembleInfo(_Model):
     def k(self) -> int:
         """The number of members."""
         return len(self.members)
+
+    def head_in_features(self, width: int) -> int:
+        """What the ensemble's head reads for members of ``width``: ``d`` (mix) or ``k d`` (stack)."""
+        return width * (self.k if self.features == "stack" else 1)
 
 
 class AssetSpec(_Model):

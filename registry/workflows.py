@@ -177,7 +177,7 @@ def store_training_result(
         task=splits.name,
         dataset=DatasetInfo(name=splits.source or splits.name, fingerprint=result.dataset_fingerprint,
                             num_classes=c if c >= 2 else None, sizes=splits.sizes),
-        head=HeadInfo(num_classes=c, in_features=result.geometry.width, task=splits.name),
+        head=HeadInfo(num_classes=c, in_features=int(result.head_weight.shape[1]), task=splits.name),
         training=_training_record(result, splits, training),
         seed=result.config.seed,
         metrics=result.metrics,
@@ -216,11 +216,17 @@ def _ensemble_parts(
         raise UsageError(f"an ensemble of {k} members needs the source (ref, sha256, task) of each member, got {got}",
                          hint="pass members=[(ref, sha256, task), ...] in member order")
     alpha = result.extras[ALPHA]
+    width = result.geometry.width
+    in_features = int(result.head_weight.shape[1])
+    if in_features not in (width, k * width):
+        raise UsageError(f"the ensemble's head reads {in_features} features; {k} members of width {width} give "
+                         f"{width} (mixed) or {k * width} (stacked)")
     info = EnsembleInfo(
         members=[EnsembleMember(ref=ref, sha256=sha256, task=task, weight=float(alpha[j]),
                                 prompt_sha256=prompt_sha256(stacked[j], result.geometry.mode))
                  for j, (ref, sha256, task) in enumerate(members)],
         composition=composition, learned_alpha=learned_alpha,
+        features="stack" if in_features == k * width and k > 1 else "mix",  # one member: the two are one map
     )
     tensors = {MEMBERS: stacked, ALPHA: alpha, MEMBER_MEAN: result.extras[MEMBER_MEAN],
                MEMBER_STD: result.extras[MEMBER_STD]}

@@ -29,7 +29,7 @@ class TestPluginsCommand:
         names = {table: {row["name"] for row in rows} for table, rows in data.items()}
         assert "kmeans" in names["inits"] and "shrinkage-hscore" in names["scores"]
         assert {"hgprompt", "spot", "random", "spt"} <= names["methods"]
-        assert {"average", "aligned", "ensemble", "distill"} == names["compositions"]
+        assert {"average", "aligned", "ensemble", "stack", "distill"} == names["compositions"]
         assert all(row["summary"] for row in data["compositions"])
 
     def test_a_weight_method_registered_in_python_is_listed_as_a_method(self, app):

@@ -595,3 +595,49 @@ class TestEval:
         probe = cli("eval", "ens", "--dataset", other, "--device", "cpu", "--json", "--registry", registry.root)
         assert probe.exit_code == 0, probe.output
         assert json.loads(probe.stdout)["method"] == "probe"
+
+
+class TestStackedEnsembleAsset:
+    """An ensemble whose head reads the members' features side by side (``features: stack``)."""
+
+    @staticmethod
+    def _stacked(k: int = 2, width: int = 8, num_classes: int = 3):
+        from promptkit.registry import AssetSpec
+
+        tensors, spec = make_ensemble(k=k, width=width, num_classes=num_classes)
+        tensors["head.weight"] = torch.randn(num_classes, k * width, generator=torch.Generator().manual_seed(9))
+        data = spec.model_dump()
+        data["ensemble"]["features"] = "stack"
+        data["head"]["in_features"] = k * width
+        return tensors, AssetSpec.model_validate(data)
+
+    def test_round_trips_with_a_head_over_all_members_features(self, registry):
+        tensors, spec = self._stacked()
+        m = registry.add("stacked", tensors, spec)
+        asset = registry.load("stacked")
+        assert (m.ensemble.features, m.head.in_features) == ("stack", 16)
+        assert torch.equal(asset.head[0], tensors["head.weight"])
+        assert registry.verify().ok
+
+    def test_a_head_of_the_wrong_width_is_refused_and_nothing_is_stored(self, registry):
+        tensors, spec = self._stacked()
+        data = spec.model_dump()
+        data["ensemble"]["features"] = "mix"  # a mixture's head reads d features, this one reads k d
+        from promptkit.registry import AssetSpec
+
+        with pytest.raises(InvalidAssetError, match="in_features 16 differs from the prompt width 8"):
+            registry.add("stacked", tensors, AssetSpec.model_validate(data))
+        tensors2, spec2 = make_ensemble(k=2, width=8)
+        data2 = spec2.model_dump()
+        data2["ensemble"]["features"] = "stack"
+        with pytest.raises(InvalidAssetError, match="the 2 stacked members' width"):
+            registry.add("stacked", tensors2, AssetSpec.model_validate(data2))
+        assert registry.list() == []
+
+    def test_files_written_before_the_field_read_as_a_mixture(self):
+        _, spec = make_ensemble()
+        data = spec.model_dump()
+        del data["ensemble"]["features"]
+        from promptkit.registry import AssetSpec
+
+        assert AssetSpec.model_validate(data).ensemble.features == "mix"

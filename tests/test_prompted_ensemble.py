@@ -98,6 +98,55 @@ class TestPromptedEnsemble:
             PromptedEnsemble(bb, _members(bb, 2), torch.tensor([0.5, 0.5]), mean, std * 0, mode="deep")
 
 
+class TestStackedEnsemble:
+    def test_stacked_features_are_each_members_standardized_features_scaled_by_sqrt_alpha(self):
+        bb = tiny_backbone()
+        members, (mean, std) = _members(bb, 3), _stats(3, bb.embed_dim)
+        alpha = torch.tensor([0.5, 0.3, 0.2])
+        ens = PromptedEnsemble(bb, members, alpha, mean, std, mode="deep", combine="stack")
+        x = _images()
+        with torch.no_grad():
+            stacked = ens.pooled(x)
+            single = torch.stack([PromptedViT(bb, p, mode="deep").pooled(x) for p in members])
+        d = bb.embed_dim
+        assert stacked.shape == (5, 3 * d) and ens.feature_dim == 3 * d and ens.prestandardized
+        for j in range(3):
+            expected = (single[j] - mean[j]) / std[j] * alpha[j].sqrt()
+            assert torch.allclose(stacked[:, j * d:(j + 1) * d], expected, atol=1e-5)
+
+    def test_a_head_with_blocks_alpha_w_on_stacked_features_equals_the_mixture_head(self):
+        # The mixture is the special case of the stacked head: W_j = sqrt(alpha_j) W on block j.
+        bb = tiny_backbone()
+        members, (mean, std) = _members(bb, 2), _stats(2, bb.embed_dim)
+        alpha = torch.tensor([0.7, 0.3])
+        mix = PromptedEnsemble(bb, members, alpha, mean, std, mode="deep")
+        stack = PromptedEnsemble(bb, members, alpha, mean, std, mode="deep", combine="stack")
+        w = torch.randn(4, bb.embed_dim, generator=torch.Generator().manual_seed(3))
+        blocks = torch.cat([alpha[j].sqrt() * w for j in range(2)], dim=1)
+        x = _images()
+        with torch.no_grad():
+            assert torch.allclose(mix.pooled(x) @ w.T, stack.pooled(x) @ blocks.T, atol=1e-4)
+
+    def test_one_member_stacked_is_the_mixture(self):
+        bb = tiny_backbone()
+        member, (mean, std) = _members(bb, 1), _stats(1, bb.embed_dim)
+        x = _images()
+        mix = PromptedEnsemble(bb, member, torch.ones(1), mean, std, mode="deep")
+        stack = PromptedEnsemble(bb, member, torch.ones(1), mean, std, mode="deep", combine="stack")
+        with torch.no_grad():
+            assert torch.allclose(mix.pooled(x), stack.pooled(x), atol=1e-6)
+
+    def test_digest_tells_stack_from_mix_and_bad_combine_is_refused(self):
+        bb = tiny_backbone()
+        members, (mean, std) = _members(bb, 2), _stats(2, bb.embed_dim)
+        alpha = torch.tensor([0.5, 0.5])
+        mix = PromptedEnsemble(bb, members, alpha, mean, std, mode="deep")
+        stack = PromptedEnsemble(bb, members, alpha, mean, std, mode="deep", combine="stack")
+        assert mix.prompt_sha256() != stack.prompt_sha256()
+        with pytest.raises(UsageError, match="combine must be one of mix, stack"):
+            PromptedEnsemble(bb, members, alpha, mean, std, mode="deep", combine="concat")
+
+
 class TestComposedPromptViT:
     def test_starts_at_the_weighted_sum_and_learns_alpha_on_the_simplex(self):
         bb = tiny_backbone()

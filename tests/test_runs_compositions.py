@@ -13,7 +13,7 @@ from promptkit.train import TrainConfig, distillation_loss, train_prompt
 
 TUNE = TrainConfig(epochs=1, optimizer="adamw", lr=1e-3, baseline_probe=False, device="cpu")
 ROWS = ("hgprompt+distill", "hgprompt+ensemble", "hgprompt+aligned", "hgprompt+ensemble+learned",
-        "hgprompt+average+learned", "hgprompt")
+        "hgprompt+average+learned", "hgprompt", "hgprompt+stack")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,37 @@ class TestEnsembleComposition:
         assert r.train.kind == "prompt" and r.train.prompt.shape == sources[0].geometry.shape
 
 
+class TestStack:
+    def test_same_members_as_the_mixture_with_a_head_over_all_their_features(self, world, rows):
+        _, _, sources = world
+        r, mix = rows["hgprompt+stack"], rows["hgprompt+ensemble"]
+        k, d = len(r.built.members), sources[0].geometry.width
+        assert r.built.members == mix.built.members and r.forwards == k
+        assert r.train.kind == "ensemble" and r.built.details["features"] == "stack"
+        assert r.train.head_weight.shape == (r.train.num_classes, k * d)
+        assert r.composed_hscore is not None and r.composed_hscore == r.composed_hscore  # scored, not NaN
+
+    def test_stored_and_evaluated_with_its_head_it_gives_its_test_accuracy(self, world, rows, registry):
+        from promptkit.registry.workflows import store_training_result
+
+        from promptkit.train.evaluate import evaluate
+
+        bb, splits, sources = world
+        r = rows["hgprompt+stack"]
+        members = [(sources[i].ref, sources[i].sha256, sources[i].task) for i in r.built.members]
+        m = store_training_result(registry, "me/stacked", r.train, splits, members=members, composition="stack")
+        k = len(members)
+        assert (m.kind, m.ensemble.features, m.ensemble.composition) == ("ensemble", "stack" if k > 1 else "mix",
+                                                                         "stack")
+        assert m.head.in_features == r.train.head_weight.shape[1]
+        asset = registry.load("me/stacked")
+        result = evaluate(bb, asset.members, splits, prompt_backbone=m.backbone, geometry=m.geometry,
+                          head=asset.head, head_fingerprints={"all": m.dataset.fingerprint}, device="cpu",
+                          alpha=asset.alpha, member_stats=asset.member_stats, combine=m.ensemble.features)
+        assert result.method == "head"
+        assert result.accuracy == pytest.approx(r.train.metrics["test_acc"], abs=1e-9)
+
+
 class TestDistill:
     def test_distils_from_the_tuned_ensemble_of_the_same_comparison(self, rows):
         d, e = rows["hgprompt+distill"], rows["hgprompt+ensemble"]
@@ -88,7 +119,7 @@ class TestVariants:
         assert parse_variant("HGPrompt+Distill") == Variant("hgprompt", "distill")
 
     def test_every_composition_is_registered_with_a_summary(self):
-        assert {"average", "aligned", "ensemble", "distill"} <= set(COMPOSITIONS)
+        assert {"average", "aligned", "ensemble", "stack", "distill"} <= set(COMPOSITIONS)
         assert all(spec.summary for spec in COMPOSITIONS.values())
 
     def test_bad_variants_are_refused_before_any_work(self):

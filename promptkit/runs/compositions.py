@@ -11,6 +11,11 @@ turns alpha and the sources into the model that tuning starts from (docs/method.
   carry the weight (:mod:`promptkit.runs.members`), their standardized features mixed by
   alpha, exactly what T(alpha) scores; member prompts and head are tuned jointly; k forwards
   per image, batched;
+- ``stack``: the same members, their standardized features side by side, each scaled by
+  sqrt(alpha_i), one head over all k d of them: the head weighs each member's dimensions on its own,
+  and alpha acts as the head's prior (an L2 penalty of ``||W_i||^2 / alpha_i`` on member i's block,
+  :class:`~promptkit.prompted_ensemble.PromptedEnsemble` with ``combine="stack"``); k forwards per
+  image, batched;
 - ``distill``: one prompt, started from the top-weight member and tuned with cross-entropy plus
   a distillation term towards the tuned ensemble's logits on the training images (Hinton et
   al., 2015; multi-source prompt distillation as in PANDA, Zhong et al., 2022, and MPT, Wang et
@@ -56,6 +61,7 @@ __all__ = [
     "compose_average",
     "compose_distill",
     "compose_ensemble",
+    "compose_stack",
     "get_composition",
     "parse_variant",
     "register_composition",
@@ -209,9 +215,10 @@ def _members(run: RunContext, alpha: Tensor) -> tuple[list[int], Tensor]:
     return choose_members(alpha, run.member_rule)
 
 
-def _member_features(run: RunContext, members: list[int]) -> list[Tensor]:
-    """Raw features of the target's training split under each member (through the feature cache)."""
-    return [run.features(run.sources[i], f"features {run.sources[i].ref}")[0] for i in members]
+def _member_features(run: RunContext, members: list[int]) -> tuple[list[Tensor], Tensor]:
+    """Raw features of the target's training split under each member (through the feature cache), and its labels."""
+    pairs = [run.features(run.sources[i], f"features {run.sources[i].ref}") for i in members]
+    return [f for f, _ in pairs], pairs[0][1]
 
 
 def _member_score(prepared: Any, members: list[int], weights: Tensor, lam: float) -> float | None:
@@ -254,17 +261,47 @@ def compose_aligned(run: RunContext, alpha: Tensor, variant: Variant, prepared: 
 
 def compose_ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
     """The members that carry the weight, their standardized features mixed by alpha (k forwards, batched)."""
+    return _feature_ensemble(run, alpha, variant, prepared, combine="mix")
+
+
+def compose_stack(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
+    """The same members, their standardized features side by side (scaled by sqrt alpha), one head (k forwards)."""
+    return _feature_ensemble(run, alpha, variant, prepared, combine="stack")
+
+
+def _feature_ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any, *, combine: str) -> Built:
+    """A :class:`~promptkit.prompted_ensemble.PromptedEnsemble` of the members, their features combined by ``combine``.
+
+    The start score is T of the members' mixture for ``mix`` (what alpha maximized) and the
+    shrinkage H-score of the stacked features themselves for ``stack``.
+    """
     from promptkit.prompted_ensemble import PromptedEnsemble
 
     members, weights = _members(run, alpha)
-    feats = _member_features(run, members)
+    feats, labels = _member_features(run, members)
     stats = [standardization(f.double()) for f in feats]
     model = PromptedEnsemble(run.backbone, torch.stack([run.sources[i].prompt.detach().float() for i in members]),
                              weights.float(), torch.stack([m for m, _ in stats]).float(),
                              torch.stack([s for _, s in stats]).float(), mode=run.geometry.mode,
-                             learn_alpha=variant.learn_alpha)
-    return Built(model=model, start_score=_member_score(prepared, members, weights, run.lam), members=members,
-                 member_alpha=weights, forwards=len(members), details=_member_details(run, members, weights))
+                             learn_alpha=variant.learn_alpha, combine=combine)  # type: ignore[arg-type]
+    if combine == "mix":
+        score = _member_score(prepared, members, weights, run.lam)
+    else:
+        score = _stacked_score(feats, stats, weights, labels)
+    return Built(model=model, start_score=score, members=members, member_alpha=weights, forwards=len(members),
+                 details={**_member_details(run, members, weights), "features": combine})
+
+
+def _stacked_score(feats: list[Tensor], stats: list[tuple[Tensor, Tensor]], weights: Tensor, labels: Tensor) -> float:
+    """Shrinkage H-score of the members' standardized train features side by side, scaled by sqrt(alpha).
+
+    Shape:
+        feats: k tensors ``(N, d)``; weights: ``(k,)``; labels: ``(N,)``.
+    """
+    from promptkit.scores.shrinkage import shrinkage_hscore
+
+    blocks = [(f.double() - m) / s * float(w) ** 0.5 for f, (m, s), w in zip(feats, stats, weights)]
+    return float(shrinkage_hscore(torch.cat(blocks, dim=1), labels))
 
 
 def compose_distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:

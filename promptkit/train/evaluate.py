@@ -79,6 +79,7 @@ def ensemble_model(
     identity: BackboneIdentity,
     geometry: PromptGeometry,
     head: tuple[Tensor, Tensor] | None = None,
+    combine: str = "mix",
 ) -> PromptedEnsemble:
     """Wrap ``backbone`` with a stored ensemble, checking that it was made for this backbone.
 
@@ -89,7 +90,9 @@ def ensemble_model(
         member_stats: each member's feature ``(mean, std)``.
         identity: the backbone identity recorded with the ensemble.
         geometry: the members' geometry.
-        head: ``(W, b)`` of the linear head on the mixed features, installed as ``model.head``.
+        head: ``(W, b)`` of the linear head on the combined features, installed as ``model.head``.
+        combine: how the members' features combine, ``"mix"`` or ``"stack"`` (the manifest's
+            ``ensemble.features``; see :class:`~promptkit.prompted_ensemble.PromptedEnsemble`).
 
     Shape:
         - members: ``(k, L, m, d)``; alpha: ``(k,)``; mean, std: ``(k, d)``; W: ``(C, d)``; b: ``(C,)``
@@ -113,7 +116,8 @@ def ensemble_model(
         raise IncompatibleError("ensemble members shape", f"(k, {', '.join(map(str, geometry.shape))})",
                                 str(tuple(members.shape)))
     mean, std = member_stats
-    model = PromptedEnsemble(backbone, members.float(), alpha.float(), mean.float(), std.float(), mode=geometry.mode)
+    model = PromptedEnsemble(backbone, members.float(), alpha.float(), mean.float(), std.float(), mode=geometry.mode,
+                             combine=combine)  # type: ignore[arg-type]
     if head is not None:
         w, b = head
         ref = model.members
@@ -143,6 +147,7 @@ def evaluate(
     progress: Callable[[str, int, int], None] | None = None,
     alpha: Tensor | None = None,
     member_stats: tuple[Tensor, Tensor] | None = None,
+    combine: str = "mix",
 ) -> EvalResult:
     """Test accuracy of ``prompt`` (or of the frozen backbone, ``prompt=None``, or of an ensemble) on a task.
 
@@ -162,6 +167,7 @@ def evaluate(
         alpha, member_stats: an ensemble's weights ``(k,)`` and member feature ``(mean, std)``,
             ``(k, d)`` each: then the features are the members' mixture (:func:`ensemble_model`)
             and ``head`` is the head on it.
+        combine: for an ensemble, how its members' features combine (``"mix"`` or ``"stack"``).
 
     Raises:
         IncompatibleError: the prompt was made for another backbone or does not fit it.
@@ -174,7 +180,7 @@ def evaluate(
     if (alpha is None) != (member_stats is None) or (alpha is not None and prompt is None):
         raise UsageError("evaluate() of an ensemble needs its members (as prompt), alpha and member_stats")
     model = _prompted_model(backbone, prompt, prompt_backbone=prompt_backbone, geometry=geometry, alpha=alpha,
-                            member_stats=member_stats)
+                            member_stats=member_stats, combine=combine)
     feats = _split_features(model, splits, batch_size=batch_size, device=dev, precision=precision,
                             num_workers=num_workers, cache=cache, progress=progress)
     task = _TaskFields(num_test=len(splits.test), dataset_fingerprint=splits.fingerprint(),  # type: ignore[arg-type]
@@ -200,6 +206,7 @@ def _prompted_model(
     geometry: PromptGeometry | None,
     alpha: Tensor | None,
     member_stats: tuple[Tensor, Tensor] | None,
+    combine: str = "mix",
 ) -> PromptedViT | PromptedEnsemble:
     """The model whose features are evaluated: the bare backbone, the prompted one, or the ensemble.
 
@@ -215,7 +222,7 @@ def _prompted_model(
         if geometry is None:
             raise UsageError("evaluate() needs the ensemble members' geometry")
         return ensemble_model(backbone, prompt, alpha, member_stats, identity=prompt_backbone or backbone.identity,
-                              geometry=geometry)
+                              geometry=geometry, combine=combine)
     if geometry is None:
         raise UsageError("evaluate() needs the prompt's geometry")
     return PromptedViT.from_prompt(backbone, prompt, identity=prompt_backbone or backbone.identity,

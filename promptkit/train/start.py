@@ -68,12 +68,17 @@ def features(
 
 
 def fit_probe(
-    train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], num_classes: int, l2: float | None
+    train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor], num_classes: int, l2: float | None,
+    *, standardize: bool = True,
 ) -> tuple[LinearProbe, float]:
-    """The linear probe on ``train`` features, with ``l2`` chosen on ``val`` when not given; and that l2."""
+    """The linear probe on ``train`` features, with ``l2`` chosen on ``val`` when not given; and that l2.
+
+    ``standardize=False`` fits on the features as they are (a model whose features are already on
+    the scale its head should see, e.g. a stacked ensemble whose member blocks carry sqrt(alpha)).
+    """
     if l2 is None:
-        l2 = select_l2(train[0], train[1], val[0], val[1], num_classes=num_classes)
-    return fit_linear_probe(train[0], train[1], num_classes=num_classes, l2=l2), l2
+        l2 = select_l2(train[0], train[1], val[0], val[1], num_classes=num_classes, standardize=standardize)
+    return fit_linear_probe(train[0], train[1], num_classes=num_classes, l2=l2, standardize=standardize), l2
 
 
 def start_model(
@@ -116,6 +121,10 @@ def prepare_start(
     def feats(split: str, use_prompt: bool) -> tuple[Tensor, Tensor]:
         return features(model, splits, split, config, device, cache, progress, use_prompt=use_prompt)
 
+    if getattr(model, "prestandardized", False) and (config.self_reg or config.probe_on == "frozen"):
+        raise UsageError("a stacked ensemble's head reads its members' features side by side, which the "
+                         "frozen features neither match nor regularize",
+                         hint="tune it without self-regulation and with probe_on='prompt' (the defaults)")
     metrics: dict[str, float] = {"init_seconds": init_seconds}
     warnings: list[str] = []
     init_train, init_val = feats("train", True), feats("val", True)
@@ -136,7 +145,8 @@ def prepare_start(
         assert baseline is not None
         start_probe, metrics["head_probe_l2"] = baseline, metrics["baseline_probe_l2"]
     else:
-        start_probe, metrics["head_probe_l2"] = fit_probe(init_train, init_val, c, config.probe_l2)
+        start_probe, metrics["head_probe_l2"] = fit_probe(
+            init_train, init_val, c, config.probe_l2, standardize=not getattr(model, "prestandardized", False))
     head = StandardizedHead(start_probe.weight, start_probe.bias, start_probe.mean, start_probe.std).to(device)
     model.head = head
     with torch.no_grad():
