@@ -53,16 +53,16 @@ def eval_command(
     asset = reg.load(ref)
     m = asset.manifest
 
-    from promptkit.backbone import load_backbone
+    from promptkit.backbone import backbone_for, load_backbone
     from promptkit.data import load_dataset, transform_for
     from promptkit.device import autocast, resolve_device
     from promptkit.features import FeatureCache
     from promptkit.train import evaluate
 
     autocast(resolve_device(device), precision)  # an unknown device or precision fails before anything loads
-    name = backbone or (f"{m.backbone.timm_name}.{m.backbone.pretrained_tag}" if m.backbone.pretrained_tag
-                        else m.backbone.timm_name)
-    bb = load_backbone(name, weights=weights)
+    # The asset's own backbone, proven by its weights digest (a registered one such as zoo-vit by its
+    # name, a timm model by name and pretrained tag), unless --backbone names another.
+    bb = load_backbone(backbone, weights=weights) if backbone else backbone_for(m.backbone, weights=weights)
     splits = load_dataset(dataset, root=root, transform=transform_for(bb.data_config), seed=data_seed)
     fingerprints = {}
     if m.dataset is not None:

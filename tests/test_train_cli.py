@@ -155,6 +155,16 @@ class TestEvalCommand:
         assert probe.exit_code == 0, probe.output
         assert json.loads(probe.stdout)["method"] == "probe"
 
+    def test_a_zoo_prompt_evaluates_on_its_own_backbone_without_naming_it(self, run, folder):
+        """The README's example: the asset's identity (zoo-vit, tag promptkit-zoo) picks the backbone."""
+        from promptkit.zoo.backbone import ZOO_COLLECTION_DIR
+
+        file = ZOO_COLLECTION_DIR / "assets" / "zoo" / "digits" / "versions" / "2" / "prompt.safetensors"
+        assert run("add", str(file), "--name", "mine/digits").exit_code == 0
+        out = run("eval", "mine/digits", "--dataset", str(folder), "--device", "cpu", "--json")
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.stdout)["method"] == "probe"  # its head is for zoo-digits, not this folder
+
     def test_human_output_and_unknown_ref(self, run, folder):
         assert run(*_train_args(folder, "toy")).exit_code == 0
         text = run("eval", "toy", "--dataset", str(folder), "--device", "cpu")
