@@ -88,7 +88,7 @@ class TestBuiltins:
         from promptkit.runs import COMPOSITIONS, METHODS
 
         assert {"spot", "random", "spt"} | set(WEIGHT_METHODS) == set(METHODS)
-        assert {"average", "aligned", "ensemble", "distill"} == set(COMPOSITIONS)
+        assert {"average", "aligned", "ensemble", "stack", "distill"} == set(COMPOSITIONS)
         for table in (BACKBONES, INITS, SCORES, WEIGHT_METHODS, DATASETS, METHODS, COMPOSITIONS, GENERATORS):
             # every built-in says what it is (tests register undocumented plugins of their own)
             builtin = [e for e in table.entries() if _defined_in_promptkit(e.value)]
