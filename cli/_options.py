@@ -76,12 +76,29 @@ BackboneChoiceOpt = Annotated[
 
 
 def read_sources(sources: list[str] | None) -> list[str] | None:
-    """Expand '-' into the references read from stdin (as printed by `rank --quiet`)."""
+    """Expand '-' into the references read from stdin (as printed by `rank --quiet`).
+
+    None (no sources named) means the default set; '-' with nothing on stdin is an error, never
+    "every source": an empty pipe most often means the command before it failed.
+
+    Raises:
+        UsageError: '-' was given and stdin held no reference.
+    """
     if not sources:
         return None
     out: list[str] = []
     for s in sources:
-        out += [line.strip() for line in sys.stdin.read().splitlines() if line.strip()] if s == "-" else [s]
+        if s != "-":
+            out.append(s)
+            continue
+        piped = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+        if not piped:
+            from promptkit.errors import UsageError
+
+            raise UsageError("'-' read no source reference from stdin (it was empty)",
+                             hint="the command piped in printed nothing: did it fail? Run it alone to see, or "
+                                  "leave out '-' to use the default sources")
+        out += piped
     return out
 
 

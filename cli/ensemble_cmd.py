@@ -19,10 +19,17 @@ from ._options import (
     SourcesArg,
     TargetOpt,
     WeightsOpt,
-    open_registry,
-    read_sources,
 )
 from ._output import bar, err_console, labelled, out_console, phase_progress, print_json
+from ._sources import (
+    BuiltinOnlyOpt,
+    IncludeDerivedOpt,
+    IncludeTargetOpt,
+    NamespaceOpt,
+    SourceTagOpt,
+    announce,
+    choose_sources,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -70,12 +77,16 @@ def _split_methods(values: list[str] | None) -> list[str]:
 @handle_errors
 def ensemble_command(
     target: TargetOpt,
-    name: Annotated[str, typer.Option("--name", "-n", help="Registry name to store the tuned target prompt under.")],
+    name: Annotated[str | None, typer.Option(
+        "--name", "-n", help="Store the first (or with --store-best the best) result under this registry name "
+                             "[default: compare only, store nothing].")] = None,
     sources: SourcesArg = None,
     method: MethodOpt = "hgprompt",
     compose: ComposeOpt = None,
     learn_alpha: LearnAlphaOpt = False,
     compare: CompareOpt = None,
+    store_best: Annotated[bool, typer.Option(
+        "--store-best", help="Store the result with the best validation accuracy, not the first.")] = False,
     lam: Annotated[float, typer.Option("--lam", help="HGPrompt's gradient-variance regularizer weight.")] = 0.0,
     steps: Annotated[int, typer.Option("--steps", help="HGPrompt's optimization steps on cached features.")] = 300,
     epochs: Annotated[int, typer.Option("--epochs", help="Tuning epochs of the target prompt and head.")] = (
@@ -87,8 +98,11 @@ def ensemble_command(
     spot_epochs: Annotated[int, typer.Option("--spot-epochs", help="SPoT's brief target tuning, in epochs.")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the inits and the shuffling (all methods alike).")] = 0,
     data_seed: DataSeedOpt = 0,
-    include_target: Annotated[bool, typer.Option(
-        "--include-target", help="Keep sources tuned on the target task itself (left out by default).")] = False,
+    include_target: IncludeTargetOpt = False,
+    include_derived: IncludeDerivedOpt = False,
+    namespace: NamespaceOpt = None,
+    source_tag: SourceTagOpt = None,
+    builtin_only: BuiltinOnlyOpt = False,
     backbone: BackboneChoiceOpt = None,
     weights: WeightsOpt = None,
     root: DataRootOpt = None,
@@ -100,45 +114,82 @@ def ensemble_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Learn ensemble weights over source prompts for TARGET, compose and tune the target prompt, store it.
+    """Learn ensemble weights over source prompts for TARGET, compose and tune the target prompt; store it with --name.
 
     HGPrompt (Zhang et al., AAAI 2026): weights on the simplex maximize the transferability of the
     mixed source features; a composition turns them into the target model (by default an ensemble
-    of the sources that carry the weight, mixed in feature space), tuned with a head. The stored
-    asset's lineage records each source's exact version, digest and weight.
+    of the sources that carry the weight, mixed in feature space), tuned with a head. Without
+    --name the rows are compared and nothing is stored; with it the stored asset's lineage
+    records each source's exact version, digest and weight.
     """
-    from promptkit.registry.refs import validate_name
-
     from promptkit.train import TrainConfig
+
+    variants = _check_args(method, compose, compare, learn_alpha=learn_alpha, plot=plot, name=name)
+    tune = TrainConfig(epochs=epochs, lr=lr, head_lr=head_lr, optimizer=optimizer, batch_size=batch_size,
+                       seed=seed, device=device)  # bad values fail here, before any work
+    # random and spt use no source, but take the backbone and the prompt geometry from them.
+    reg, plan = choose_sources(registry, target, sources, include_target=include_target,
+                               include_derived=include_derived, namespace=namespace, source_tag=source_tag,
+                               builtin_only=builtin_only, backbone=backbone, same_geometry=True)
+    loaded = _load_sources(reg, plan)
+    if not (quiet or json_out):
+        announce(plan, "ensembling")
+    results, splits = _run(loaded, variants, target=target, weights=weights, root=root,
+                           data_seed=data_seed, lam=lam, steps=steps, tune=tune, spot_epochs=spot_epochs,
+                           no_cache=no_cache, show=not (quiet or json_out))
+    stored = _best_on_val(results) if store_best else results[0]
+    manifest = None if name is None else _store(
+        reg, name, stored, results, splits, lam=lam, steps=steps, data_seed=data_seed, learn_alpha=learn_alpha,
+        spot_epochs=spot_epochs, description=description)
+    plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
+    _report(results, stored, manifest, plan, quiet=quiet, json_out=json_out)
+    if json_out:
+        print_json(_json(results, stored, manifest, splits, plan, plotted, lam=lam, steps=steps, seed=seed,
+                         data_seed=data_seed))
+    elif quiet:
+        if manifest is not None:
+            out_console().print(manifest.ref, highlight=False)
+    else:
+        _render(results, stored, manifest, splits, plotted)
+
+
+def _check_args(method: str, compose: str | None, compare: list[str] | None, *, learn_alpha: bool,
+                plot: Path | None, name: str | None) -> list[Any]:
+    """The rows to run; bad names, a plot without matplotlib and a bad ``--name`` fail here, before any work."""
+    from promptkit.registry.refs import validate_name
 
     variants = plan_variants(method, _split_methods([compose] if compose else []), _split_methods(compare),
                              learn_alpha=learn_alpha)
     if plot is not None:
         _check_plot(variants)
-    validate_name(name)
-    tune = TrainConfig(epochs=epochs, lr=lr, head_lr=head_lr, optimizer=optimizer, batch_size=batch_size,
-                       seed=seed, device=device)  # bad values fail here, before any work
-    reg = open_registry(registry)
-    # random and spt use no source, but take the backbone and the prompt geometry from them.
-    loaded, skipped = _load_sources(reg, target, read_sources(sources), include_target=include_target,
-                                    backbone=backbone)
-    results, splits = _run(loaded, variants, target=target, weights=weights, root=root,
-                           data_seed=data_seed, lam=lam, steps=steps, tune=tune, spot_epochs=spot_epochs,
-                           no_cache=no_cache, show=not (quiet or json_out))
-    manifest = _store(reg, name, results, splits, lam=lam, steps=steps, data_seed=data_seed,
-                      learn_alpha=learn_alpha, spot_epochs=spot_epochs, description=description)
-    plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
-    for s in skipped:
-        err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
-    for warning in results[0].warnings:
+    if name is not None:
+        validate_name(name)
+    return variants
+
+
+def _best_on_val(results: list[Any]) -> Any:
+    """The result with the best validation accuracy (the first among equals)."""
+    best = results[0]
+    for r in results[1:]:
+        if r.train.metrics["val_acc"] > best.train.metrics["val_acc"]:
+            best = r
+    return best
+
+
+def _report(results: list[Any], stored: Any, manifest: Any, plan: Any, *, quiet: bool, json_out: bool) -> None:
+    """Warnings on stderr: the core's, and a stored result that lost to a compared one on validation."""
+    for s in plan.left_out:
+        if s.misfit and (quiet or json_out):
+            err_console().print(f"skipped {s.ref}: {s.reason}", highlight=False)
+    for warning in stored.warnings:
         err_console().print(labelled("warning:", "yellow", str(warning)), highlight=False)
-    if json_out:
-        print_json(_json(results, manifest, splits, skipped, plotted, lam=lam, steps=steps, seed=seed,
-                         data_seed=data_seed))
-    elif quiet:
-        out_console().print(manifest.ref, highlight=False)
-    else:
-        _render(results, manifest, splits, plotted)
+    best = _best_on_val(results)
+    if best is not stored and best.train.metrics["val_acc"] > stored.train.metrics["val_acc"]:
+        what = f"stored {stored.label}" if manifest is not None else f"{stored.label} (first row)"
+        err_console().print(labelled("warning:", "yellow", (
+            f"{what} lost on validation to {best.label}: val {stored.train.metrics['val_acc']:.4f} < "
+            f"{best.train.metrics['val_acc']:.4f}" + ("; --store-best stores the best on validation"
+                                                      if manifest is not None else ""))), highlight=False)
 
 
 def _check_plot(variants: list[Any]) -> None:
@@ -152,12 +203,11 @@ def _check_plot(variants: list[Any]) -> None:
                          hint="use --method hgprompt (or another source method)")
 
 
-def _store(reg: Any, name: str, results: list[Any], splits: Any, *, lam: float, steps: int, data_seed: int,
-           learn_alpha: bool, spot_epochs: int, description: str) -> Any:
-    """Store the first (primary) result with its lineage and every compared row in its training record."""
+def _store(reg: Any, name: str, primary: Any, results: list[Any], splits: Any, *, lam: float, steps: int,
+           data_seed: int, learn_alpha: bool, spot_epochs: int, description: str) -> Any:
+    """Store ``primary`` with its lineage and every compared row in its training record."""
     from promptkit.registry.workflows import store_training_result
 
-    primary = results[0]
     lineage = lineage_for(primary, lam=lam, steps=steps, data_seed=data_seed)
     compared = [{"method": r.label, "forwards_per_image": r.forwards,
                  **{k: r.train.metrics[k] for k in ("val_acc", "test_acc")}} for r in results]
@@ -172,15 +222,18 @@ def _store(reg: Any, name: str, results: list[Any], splits: Any, *, lam: float, 
                                  init=primary.label, training=record, **extra)
 
 
-def _json(results: list[Any], manifest: Any, splits: Any, skipped: list[Any], plotted: Path | None, *,
+def _json(results: list[Any], primary: Any, manifest: Any, splits: Any, plan: Any, plotted: Path | None, *,
           lam: float, steps: int, seed: int, data_seed: int) -> dict[str, Any]:
-    """The ``--json`` output: the stored ref, the run's settings, the skipped sources and every result."""
-    primary = results[0]
-    return {"ref": manifest.ref, "sha256": manifest.sha256, "target": splits.name, "method": primary.method,
-            "composition": primary.composition, "kind": primary.train.kind,
-            "lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed,
-            "plot": None if plotted is None else str(plotted),
-            "skipped": [{"ref": s.ref, "reason": s.reason} for s in skipped],
+    """The ``--json`` output: the stored ref (null: nothing stored), the settings, the sources and every result."""
+    best = _best_on_val(results)
+    return {"ref": None if manifest is None else manifest.ref, "sha256": None if manifest is None else manifest.sha256,
+            "stored": manifest is not None, "stored_index": next(i for i, r in enumerate(results) if r is primary),
+            "best_on_val": best.label, "stored_lost_on_val": best.train.metrics["val_acc"] >
+            primary.train.metrics["val_acc"],
+            "target": splits.name, "method": primary.method, "composition": primary.composition,
+            "kind": primary.train.kind, "lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed,
+            "plot": None if plotted is None else str(plotted), "selection": plan.to_dict(),
+            "skipped": [{"ref": s.ref, "reason": s.reason} for s in plan.left_out if s.misfit],
             "results": [r.to_dict() for r in results]}
 
 
@@ -193,35 +246,19 @@ def _require_matplotlib() -> None:
         raise UsageError("--plot needs matplotlib, which is not installed", hint=PLOT_HINT) from None
 
 
-def _load_sources(reg: Any, target: str, sources: list[str] | None, *, include_target: bool,
-                  backbone: str | None) -> tuple[list[Any], list[Any]]:
-    """Resolve, load (verified) and check the sources before any heavy work.
+def _load_sources(reg: Any, plan: Any) -> list[Any]:
+    """Load the planned sources (verified) and check that they fit together, before any heavy work.
 
-    Named sources must all fit together (else the first misfit is named); the default set (every
-    latest prompt) keeps those tuned on the chosen backbone and reports the others as skipped.
+    The default set already holds one backbone and one geometry (the others are left out); named
+    sources must all fit together, else the first misfit is named.
     """
-    from collections import Counter
-
-    from promptkit.registry.sources import select_sources
-    from promptkit.registry.workflows import choose_backbone, load_sources
+    from promptkit.registry.workflows import load_sources
 
     from promptkit.ensemble import check_sources
-    from promptkit.rank import Skipped
 
-    refs = select_sources(reg, target, sources, include_target=include_target)
-    loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
-    identity = choose_backbone([s.identity for s in loaded], name=backbone)
-    skipped = []
-    if not sources:  # the default set: keep what combines with the most common backbone and geometry
-        skipped = [Skipped(s.ref, f"tuned on {s.identity.short()}, not {identity.short()}")
-                   for s in loaded if not s.identity.same_backbone(identity)]
-        loaded = [s for s in loaded if s.identity.same_backbone(identity)]
-        geometry = Counter(s.geometry for s in loaded).most_common(1)[0][0]
-        skipped += [Skipped(s.ref, f"prompt geometry {s.geometry.short()}, not {geometry.short()}")
-                    for s in loaded if s.geometry != geometry]
-        loaded = [s for s in loaded if s.geometry == geometry]
+    loaded = load_sources(reg, plan.refs)  # verified: a tampered source fails here, before any work
     check_sources([(s.ref, s.identity, s.geometry) for s in loaded])
-    return loaded, skipped
+    return loaded
 
 
 def plan_variants(method: str, compositions: list[str], compare: list[str], *, learn_alpha: bool) -> list[Any]:
@@ -356,7 +393,8 @@ def _start_label(r: Any) -> str:
     return r.composition or "composed"
 
 
-def _render(results: list[Any], manifest: Any, splits: Any, plotted: Path | None) -> None:
+def _render(results: list[Any], stored: Any, manifest: Any, splits: Any, plotted: Path | None) -> None:
+    """The weights of the first row's method, then one row per result (``*``: the stored one)."""
     from rich.table import Table
 
     primary = results[0]
@@ -381,12 +419,14 @@ def _render(results: list[Any], manifest: Any, splits: Any, plotted: Path | None
     for r in results:
         m = r.train.metrics
         tune_s = r.seconds["tune"] + r.seconds.get("teacher", 0.0)
-        table.add_row(r.label + (" *" if r is primary else ""), _start_label(r), _fmt(r.transferability),
+        mark = " *" if r is stored and manifest is not None else ""
+        table.add_row(r.label + mark, _start_label(r), _fmt(r.transferability),
                       _fmt(r.composed_hscore), f"{m['val_acc']:.4f}", f"{m['test_acc']:.4f}", f"{tune_s:.1f}",
                       str(r.forwards))
     out_console().print(table)
-    out_console().print(f"stored {manifest.ref} (* = stored method)" + (f"; weights plotted to {plotted}"
-                                                                         if plotted else ""), highlight=False)
+    said = (f"stored {manifest.ref} (* = stored method)" if manifest is not None
+            else "compared only, nothing stored (--name NAME stores the first row, --store-best the best on val)")
+    out_console().print(said + (f"; weights plotted to {plotted}" if plotted else ""), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,10 +19,17 @@ from ._options import (
     SourcesArg,
     TargetOpt,
     WeightsOpt,
-    open_registry,
-    read_sources,
 )
 from ._output import bar, err_console, out_console, phase_progress, print_json
+from ._sources import (
+    BuiltinOnlyOpt,
+    IncludeDerivedOpt,
+    IncludeTargetOpt,
+    NamespaceOpt,
+    SourceTagOpt,
+    announce,
+    choose_sources,
+)
 
 __all__ = ["rank_command", "register"]
 
@@ -37,8 +44,11 @@ def rank_command(
     with_accuracy: Annotated[bool, typer.Option(
         "--with-accuracy", help="Also measure single-source transfer accuracy and each metric's Spearman.")] = False,
     top: Annotated[int | None, typer.Option("--top", "-k", help="Show only the K best sources.")] = None,
-    include_target: Annotated[bool, typer.Option(
-        "--include-target", help="Keep sources tuned on the target task itself (left out by default).")] = False,
+    include_target: IncludeTargetOpt = False,
+    include_derived: IncludeDerivedOpt = False,
+    namespace: NamespaceOpt = None,
+    source_tag: SourceTagOpt = None,
+    builtin_only: BuiltinOnlyOpt = False,
     backbone: BackboneChoiceOpt = None,
     weights: WeightsOpt = None,
     root: DataRootOpt = None,
@@ -50,11 +60,20 @@ def rank_command(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Rank source prompts for a target by H-score transferability (features cached)."""
+    """Rank source prompts for a target by H-score transferability (features cached).
+
+    Before any work, stderr says how many sources are used and which were left out and why.
+    """
+    metric_names = _metric_names(metric)  # an unknown metric fails before anything is read
+    reg, plan = choose_sources(registry, target, sources, include_target=include_target,
+                               include_derived=include_derived, namespace=namespace, source_tag=source_tag,
+                               builtin_only=builtin_only, backbone=backbone, same_geometry=False)
+    if not (quiet or json_out):
+        announce(plan, "ranking")
     result = run_rank(
-        target, read_sources(sources), metrics=metric, with_accuracy=with_accuracy, include_target=include_target,
-        backbone=backbone, weights=weights, root=root, data_seed=data_seed, batch_size=batch_size, device=device,
-        no_cache=no_cache, registry=registry, show_progress=not (quiet or json_out),
+        reg, target, plan, metrics=metric_names, with_accuracy=with_accuracy, weights=weights, root=root,
+        data_seed=data_seed, batch_size=batch_size, device=device, no_cache=no_cache,
+        show_progress=not (quiet or json_out),
     )
     rows = result.rows[:top] if top else result.rows
     if quiet:
@@ -62,40 +81,45 @@ def rank_command(
             out_console().print(row.ref, highlight=False)
         return
     if json_out:
-        print_json(rank_json(result, rows))
+        print_json(rank_json(result, rows, plan))
         return
     render_rank(result, rows)
 
 
-def run_rank(target: str, sources: list[str] | None, *, metrics: list[str] | None, with_accuracy: bool,
-             include_target: bool, backbone: str | None, weights: Path | None, root: Path | None, data_seed: int,
-             batch_size: int, device: str, no_cache: bool, registry: Path | None, show_progress: bool) -> Any:
-    from promptkit.registry.sources import select_sources
-    from promptkit.registry.workflows import choose_backbone, load_sources
+def _metric_names(metrics: list[str] | None) -> tuple[str, ...]:
+    """The scores to compute, checked: an unknown name fails here."""
+    from promptkit.rank import DEFAULT_METRICS
+    from promptkit.scores import get_score
+
+    names = tuple(metrics or DEFAULT_METRICS)
+    for m in names:
+        get_score(m)
+    return names
+
+
+def run_rank(reg: Any, target: str, plan: Any, *, metrics: tuple[str, ...], with_accuracy: bool,
+             weights: Path | None, root: Path | None, data_seed: int, batch_size: int, device: str, no_cache: bool,
+             show_progress: bool) -> Any:
+    """Load the planned sources (verified), the backbone and the target, and rank."""
+    from promptkit.registry.workflows import load_sources
 
     from promptkit.backbone import backbone_for
     from promptkit.data import load_dataset, transform_for
     from promptkit.features import FeatureCache
-    from promptkit.rank import DEFAULT_METRICS, rank_sources
-    from promptkit.scores import get_score
+    from promptkit.rank import rank_sources
 
-    metric_names = tuple(metrics or DEFAULT_METRICS)
-    for m in metric_names:
-        get_score(m)  # an unknown metric fails before anything heavy loads
-    reg = open_registry(registry)
-    refs = select_sources(reg, target, sources, include_target=include_target)
-    loaded = load_sources(reg, refs)  # verified: a tampered source fails here, before any work
-    identity = choose_backbone([s.identity for s in loaded], name=backbone)
-    bb = backbone_for(identity, weights=weights)
+    loaded = load_sources(reg, plan.refs)  # verified: a tampered source fails here, before any work
+    bb = backbone_for(plan.backbone, weights=weights)
     splits = load_dataset(target, root=root, transform=transform_for(bb.data_config), seed=data_seed)
     with phase_progress(show_progress) as progress:
-        result = rank_sources(bb, loaded, splits, metrics=metric_names, with_accuracy=with_accuracy,
+        result = rank_sources(bb, loaded, splits, metrics=metrics, with_accuracy=with_accuracy,
                               cache=None if no_cache else FeatureCache(), batch_size=batch_size, device=device,
                               progress=progress)
     return result
 
 
-def rank_json(result: Any, rows: list[Any]) -> dict[str, Any]:
+def rank_json(result: Any, rows: list[Any], plan: Any) -> dict[str, Any]:
+    """The ``--json`` output: the ranked rows, the source choice (used, left out and why) and what was skipped."""
     return {
         "target": result.target,
         "primary": result.primary,
@@ -103,7 +127,9 @@ def rank_json(result: Any, rows: list[Any]) -> dict[str, Any]:
         "num_images": result.num_images,
         "sources": [{"rank": i + 1, "ref": r.ref, "task": r.task, "scores": r.scores,
                      "transfer_acc": r.transfer_acc} for i, r in enumerate(rows)],
-        "skipped": [{"ref": s.ref, "reason": s.reason} for s in result.skipped],
+        "selection": plan.to_dict(),
+        "skipped": [{"ref": o.ref, "reason": o.reason} for o in plan.left_out if o.misfit]
+                   + [{"ref": s.ref, "reason": s.reason} for s in result.skipped],
         "spearman": {m: (None if v != v else v) for m, v in result.spearman.items()} if result.spearman else None,
         "seconds": result.seconds,
     }
