@@ -102,7 +102,22 @@ def read_sources(sources: list[str] | None) -> list[str] | None:
     return out
 
 
-def open_registry(root: Path | None):  # -> promptkit.registry.Registry (imported lazily for a fast --help)
+def open_registry(root: Path | None, *, create: bool = False):  # -> promptkit.registry.Registry (lazy import)
+    """The registry at ``root`` (--registry or PROMPTKIT_REGISTRY), else the default location.
+
+    A named folder that does not exist is an error for commands that only read (a typo would
+    otherwise show the built-ins alone); commands that store (``create``) make it.
+
+    Raises:
+        NotFoundError: ``root`` names no existing folder and ``create`` is false.
+        UsageError: ``root`` names a file.
+    """
     from promptkit.registry import Registry
 
+    if root is not None and not create and not Path(root).exists():
+        from promptkit.errors import NotFoundError
+
+        raise NotFoundError(f"no registry at {root}: the folder does not exist",
+                            hint="check the path (--registry or PROMPTKIT_REGISTRY); commands that store, such as "
+                                 "`promptkit add`, create it")
     return Registry(root)

@@ -42,7 +42,8 @@ _NAMED = 12
 
 def choose_sources(registry: Path | None, target: str, sources: list[str] | None, *, include_target: bool,
                    include_derived: bool, namespace: list[str] | None, source_tag: list[str] | None,
-                   builtin_only: bool, backbone: str | None, same_geometry: bool) -> tuple[Any, Any]:
+                   builtin_only: bool, backbone: str | None, same_geometry: bool,
+                   create: bool = False) -> tuple[Any, Any]:
     """``(registry, plan)``: the sources for ``target`` (stdin read for '-'), never empty.
 
     Raises:
@@ -64,7 +65,7 @@ def choose_sources(registry: Path | None, target: str, sources: list[str] | None
         raise UsageError("named sources are all used: --namespace, --source-tag, --builtin-only and "
                          "--include-derived choose among the default set",
                          hint="name the sources, or leave them out and filter")
-    reg = open_registry(registry)
+    reg = open_registry(registry, create=create)
     plan = plan_sources(reg, target, named, include_target=include_target, include_derived=include_derived,
                         namespaces=namespace or (), tags=tags, builtin_only=builtin_only, backbone=backbone,
                         same_geometry=same_geometry)

@@ -130,7 +130,8 @@ def ensemble_command(
     # random and spt use no source, but take the backbone and the prompt geometry from them.
     reg, plan = choose_sources(registry, target, sources, include_target=include_target,
                                include_derived=include_derived, namespace=namespace, source_tag=source_tag,
-                               builtin_only=builtin_only, backbone=backbone, same_geometry=True)
+                               builtin_only=builtin_only, backbone=backbone, same_geometry=True,
+                               create=name is not None)
     loaded = _load_sources(reg, plan)
     if not (quiet or json_out):
         announce(plan, "ensembling")

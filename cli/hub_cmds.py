@@ -82,7 +82,7 @@ def pull(
     """
     from promptkit.registry.hub import pull as pull_version
 
-    result = pull_version(open_registry(registry), spec, name=name, take_over=take_over)
+    result = pull_version(open_registry(registry, create=True), spec, name=name, take_over=take_over)
     if json_out:
         data = json.loads(result.manifest.model_dump_json())
         print_json(data | {

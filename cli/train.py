@@ -104,7 +104,7 @@ def train_command(
     from promptkit.device import autocast, resolve_device
 
     autocast(resolve_device(device), precision)  # an unknown device fails before anything loads
-    reg = open_registry(registry)
+    reg = open_registry(registry, create=True)
     # unknown init names fail before anything heavy loads
     source, lineage = _init_source(reg, init) if init_spec(init).needs_source else (None, None)
     bb = load_backbone(backbone, weights=weights)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promptkit.errors import InvalidAssetError, UsageError
+from promptkit.errors import IncompatibleError, InvalidAssetError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry
 
 from .files import HEAD_WEIGHT, PROMPT, read_header
@@ -16,7 +16,7 @@ from .manifest import METADATA_KEY, AssetSpec, HeadInfo, Manifest
 from .refs import validate_tag
 from .store import Registry
 
-__all__ = ["add_path"]
+__all__ = ["add_path", "check_backbone_geometry"]
 
 
 def add_path(
@@ -34,7 +34,14 @@ def add_path(
     """Add a folder made by ``export``, a promptkit file (stored verbatim), or a bare prompt/checkpoint.
 
     Bare prompts carry no backbone identity: give ``backbone`` and ``weights_sha256``, or
-    ``like`` (an asset whose identity to copy).
+    ``like`` (an asset whose identity to copy); their geometry is checked against the backbone's
+    width and depth as the registry knows them (from ``like`` and the prompts stored for that
+    backbone). Content already stored under the name (same content digest) is not added again:
+    the existing version is returned (its number is not above the name's mark in
+    :func:`promptkit.registry.versioning.high_water` read before the call).
+
+    Raises:
+        IncompatibleError: the prompt's width or deep layers do not fit the named backbone.
     """
     path = Path(path)
     for key, value in (tags or {}).items():
@@ -49,7 +56,8 @@ def add_path(
     if path.suffix == ".safetensors":
         _, metadata = read_header(read_regular_file(path), source=str(path))
         if METADATA_KEY in metadata:
-            return reg.import_file(path, name=name, tags=_merged(None, tags), description=description or None)
+            return reg.import_file(path, name=name, tags=_merged(None, tags), description=description or None,
+                                   dedupe=True)
     tensors = read_bare_prompt(path)
     if name is None:
         raise UsageError(f"{path} carries no manifest, so it needs a name", hint="add --name NAME")
@@ -57,12 +65,14 @@ def add_path(
     layers, length, width = tensors[PROMPT].shape
     geometry = PromptGeometry(mode=mode or ("deep" if layers > 1 else "shallow"), length=length, width=width,
                               layers=layers)
+    check_backbone_geometry(reg, identity, geometry, like=like)
     head = None
     if HEAD_WEIGHT in tensors:
         head = HeadInfo(num_classes=tensors[HEAD_WEIGHT].shape[0], in_features=tensors[HEAD_WEIGHT].shape[1])
     spec = AssetSpec(backbone=identity, geometry=geometry, init="imported", head=head, tags=tags or {},
                      description=description, training={"imported_from": path.name})
-    return reg.add(name, {k: v.float() if v.dtype.is_floating_point else v for k, v in tensors.items()}, spec)
+    return reg.add(name, {k: v.float() if v.dtype.is_floating_point else v for k, v in tensors.items()}, spec,
+                   dedupe=True)
 
 
 def _add_folder(
@@ -86,7 +96,8 @@ def _add_folder(
             isinstance(exported_tags, dict) and all(isinstance(v, str) for v in exported_tags.values())
         ):
             raise InvalidAssetError(f"{MANIFEST_FILE}: 'tags' is not an object of strings", source=str(record))
-    return reg.import_file(file, name=name, tags=_merged(exported_tags, tags), description=description or None)
+    return reg.import_file(file, name=name, tags=_merged(exported_tags, tags), description=description or None,
+                           dedupe=True)
 
 
 def _merged(base: dict[str, str] | None, extra: dict[str, str] | None) -> dict[str, str] | None:
@@ -109,3 +120,34 @@ def _identity(
         return BackboneIdentity(timm_name=backbone, weights_sha256=weights_sha256.lower())
     except ValueError:
         raise UsageError(f"--weights-sha256 {weights_sha256!r} is not 64 hexadecimal characters") from None
+
+
+def check_backbone_geometry(
+    reg: Registry, identity: BackboneIdentity, geometry: PromptGeometry, *, like: str | None = None
+) -> None:
+    """Refuse a prompt whose width, or deep layer count, differs from what the backbone takes.
+
+    The backbone's width and depth are read from the registry: ``like`` and every prompt stored
+    for the same backbone (timm name and weights digest; built-ins included). A backbone the
+    registry has never seen is not checked here (its first use loads it and checks then).
+
+    Raises:
+        IncompatibleError: naming the prompt's shape, the backbone's, and where that came from.
+    """
+    manifests = [reg.resolve(like)] if like else []
+    manifests += [e.manifest for e in reg.list(backbone=identity.timm_name, all_versions=False)
+                  if e.manifest.backbone.same_backbone(identity)]
+    if not manifests:
+        return
+    width = manifests[0].geometry.width
+    deep = next((m for m in manifests if m.geometry.mode == "deep"), None)
+    depth = None if deep is None else deep.geometry.layers
+    seen = manifests[0].ref if like is None else like
+    if geometry.width != width or (geometry.mode == "deep" and depth is not None and geometry.layers != depth):
+        takes = f"width {width}" + ("" if depth is None else f", {depth} layers when deep")
+        raise IncompatibleError(
+            f"prompt geometry for {identity.short()} ({takes}, as {seen} shows)", takes,
+            f"{geometry.short()} ({geometry.layers} layers of {geometry.length} tokens of width {geometry.width})",
+            hint="this prompt was tuned on another backbone: give that backbone's --backbone and --weights-sha256, "
+                 "or --like a prompt tuned on it",
+        )

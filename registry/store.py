@@ -224,11 +224,14 @@ class Registry:
         return out
 
     # -- writing -------------------------------------------------------------
-    def add(self, name: str, tensors: Mapping[str, torch.Tensor], spec: AssetSpec) -> Manifest:
+    def add(
+        self, name: str, tensors: Mapping[str, torch.Tensor], spec: AssetSpec, *, dedupe: bool = False
+    ) -> Manifest:
         """Store ``tensors`` as the next version of ``name``; returns its manifest.
 
         Everything is validated before anything is written: the name, the tensors against
-        ``spec`` (names, dtypes, shapes, finiteness).
+        ``spec`` (names, dtypes, shapes, finiteness). With ``dedupe``, an existing version of
+        ``name`` with the same content digest is returned instead (decided under the writer lock).
         """
         validate_name(name)
         self._check_writable(name)
@@ -245,7 +248,7 @@ class Registry:
             )
             return serialize(tensors, manifest), manifest
 
-        return self._commit(name, build)
+        return self._commit(name, build, dedupe=digest if dedupe else None)
 
     def import_file(
         self, path: str | os.PathLike[str], *, name: str | None = None, origin: Origin | None = None,
