@@ -7,9 +7,10 @@ styles; off a terminal, progress is a few plain log lines on stderr instead of b
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -19,16 +20,23 @@ from rich.text import Text
 
 from promptkit.progress import PhaseProgress, Progress
 
-__all__ = ["bar", "err_console", "labelled", "out_console", "phase_progress", "print_json", "progress"]
+__all__ = ["bar", "err_console", "fitted_table", "labelled", "out_console", "phase_progress", "print_json", "progress"]
 
 
-@lru_cache(maxsize=1)
-def _out() -> Console:
-    # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
+@lru_cache(maxsize=4)
+def _out(columns: str | None = None) -> Console:
+    # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped, so
+    # the width is 200 there unless COLUMNS says otherwise (a terminal, or COLUMNS, sets it).
     # emoji=False: names like "features:train:" must not become emoji codes (":train:" is one).
     # markup=False: names, tags, descriptions and messages are printed as text, never as rich markup
     # ("stage=[red]x[/red]" stays literal, "[/]" cannot break a table); styles are rich Text objects.
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200, emoji=False, markup=False)
+    width = None if sys.stdout.isatty() or _columns(columns) else 200
+    return Console(soft_wrap=True, width=width, emoji=False, markup=False)
+
+
+def _columns(value: str | None) -> int | None:
+    """COLUMNS as a usable width, else None."""
+    return int(value) if value and value.isdigit() and int(value) >= 20 else None
 
 
 @lru_cache(maxsize=1)
@@ -37,16 +45,17 @@ def _err() -> Console:
 
 
 def out_console() -> Console:
-    return _out() if _out().file is sys.stdout else _fresh_out()
+    columns = os.environ.get("COLUMNS")
+    return _out(columns) if _out(columns).file is sys.stdout else _fresh_out(columns)
 
 
 def err_console() -> Console:
     return _err() if _err().file is sys.stderr else _fresh_err()
 
 
-def _fresh_out() -> Console:  # stdout was swapped (tests, redirection inside one process)
+def _fresh_out(columns: str | None) -> Console:  # stdout was swapped (tests, redirection inside one process)
     _out.cache_clear()
-    return _out()
+    return _out(columns)
 
 
 def _fresh_err() -> Console:
@@ -72,6 +81,46 @@ def bar(value: float, *, maximum: float = 1.0, width: int = 20) -> str:
     return "█" * full + "·" * (width - full)
 
 
+def fitted_table(title: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], *,
+                 drop_order: Sequence[str], ref_column: int = 0, console: Console | None = None
+                 ) -> tuple[Any, list[str]]:
+    """A table that fits the console's width without cutting its reference column.
+
+    The reference column never wraps and is never shortened, and no header is cut; while the table
+    is too wide, columns are left out in ``drop_order`` (cells fold only if nothing is left to leave
+    out; a reference wider than the console makes the table wider, never shorter).
+
+    Args:
+        columns: ``(header, justify)`` per column.
+        rows: one cell per column (str or rich Text).
+        drop_order: headers to leave out first when space is short.
+        ref_column: the index of the column that is never cut (the references).
+
+    Returns:
+        ``(table, hidden)``: the table and the headers left out.
+    """
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    console = console or out_console()
+    hidden: list[str] = []
+    pending = [h for h in drop_order if h in {c[0] for c in columns}]
+    ref_width = max([len(columns[ref_column][0]), *(len(str(r[ref_column])) for r in rows)])
+    while True:
+        keep = [i for i, (h, _) in enumerate(columns) if h not in hidden]
+        table = Table(title=title, title_justify="left")
+        for i in keep:
+            header, justify = columns[i]
+            if i == ref_column:
+                table.add_column(header, justify=justify, no_wrap=True, min_width=ref_width)
+            else:
+                table.add_column(header, justify=justify, overflow="fold", min_width=len(header))
+        for row in rows:
+            table.add_row(*(row[i] for i in keep))
+        natural = Measurement.get(console, console.options.update_width(10**5), table).maximum
+        if not pending or natural <= console.width:
+            return table, hidden
+        hidden.append(pending.pop(0))
 
 
 @contextmanager

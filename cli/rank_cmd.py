@@ -20,7 +20,7 @@ from ._options import (
     TargetOpt,
     WeightsOpt,
 )
-from ._output import bar, err_console, out_console, phase_progress, print_json
+from ._output import bar, err_console, fitted_table, out_console, phase_progress, print_json
 from ._sources import (
     BuiltinOnlyOpt,
     IncludeDerivedOpt,
@@ -136,28 +136,30 @@ def rank_json(result: Any, rows: list[Any], plan: Any) -> dict[str, Any]:
 
 
 def render_rank(result: Any, rows: list[Any]) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"transferability to {result.target} ({result.num_images} labelled images)",
-                  title_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("source")
-    table.add_column("task")
-    for m in result.metrics:
-        table.add_column(m, justify="right")
-    table.add_column("")
+    """The ranking as a table that fits the terminal (or COLUMNS) and never cuts a reference."""
     has_acc = any(r.transfer_acc is not None for r in rows)
+    columns = [("#", "right"), ("source", "left"), ("task", "left")]
+    columns += [(m, "right") for m in result.metrics] + [("", "left")]
     if has_acc:
-        table.add_column("transfer acc", justify="right")
+        columns.append(("transfer acc", "right"))
     values = [r.scores[result.primary] for r in result.rows]
     lo, hi = min(values), max(values)
+    cells = []
     for i, r in enumerate(rows):
-        cells = [str(i + 1), r.ref, r.task or ""] + [f"{r.scores[m]:.4f}" for m in result.metrics]
-        cells.append(bar(r.scores[result.primary] - lo, maximum=(hi - lo) or 1.0))
+        row = [str(i + 1), r.ref, r.task or ""] + [f"{r.scores[m]:.4f}" for m in result.metrics]
+        # scaled from a little below the lowest score, so the last row still shows a sliver
+        span = (hi - lo) or 1.0
+        row.append(bar(r.scores[result.primary] - lo + 0.05 * span, maximum=1.05 * span, width=12))
         if has_acc:
-            cells.append(f"{r.transfer_acc:.3f}")
-        table.add_row(*cells)
+            row.append(f"{r.transfer_acc:.3f}")
+        cells.append(row)
+    drop = ["", "task", *[m for m in reversed(result.metrics) if m != result.primary]]
+    table, hidden = fitted_table(f"transferability to {result.target} ({result.num_images} labelled images)",
+                                 columns, cells, drop_order=drop, ref_column=1)
     out_console().print(table)
+    if hidden:
+        err_console().print(f"(left out to fit {out_console().width} columns: "
+                            f"{', '.join(h or 'bar' for h in hidden)}; --json has every score)", highlight=False)
     if result.spearman:
         out_console().print("Spearman with transfer accuracy: " + ", ".join(
             f"{m} {v:+.3f}" if v == v else f"{m} undefined (equal accuracies)" for m, v in result.spearman.items()),

@@ -13,9 +13,12 @@ from promptkit.errors import EXIT_INTEGRITY, UsageError
 
 from ._errors import handle_errors
 from ._options import JsonOpt, QuietOpt, RegistryOpt, YesOpt, open_registry
-from ._output import err_console, labelled, out_console, print_json, progress
+from ._output import err_console, fitted_table, labelled, out_console, print_json, progress
 
 __all__ = ["register"]
+
+# the columns `list` leaves out first when the terminal (or COLUMNS) is narrow; the ref always stays
+LIST_DROP_ORDER = ("created", "sha256", "backbone", "kind", "geometry", "aliases", "metrics", "task")
 
 
 def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
@@ -57,14 +60,21 @@ def add(
 ) -> None:
     """Store a prompt as the next version of NAME (validated; nothing is written on error)."""
     from promptkit.registry.ops import add_path
+    from promptkit.registry.versioning import high_water
 
-    reg = open_registry(registry)
+    reg = open_registry(registry, create=True)
+    numbered = high_water(reg.root)  # each name's last version number before this add
     manifest = add_path(
         reg, path, name=name, backbone=backbone, weights_sha256=weights_sha256, like=like, mode=mode,
         tags=_kv(tag, "--tag"), description=description,
     )
+    added = manifest.version > numbered.get(manifest.name, 0)  # else that content was already stored
     if json_out:
-        print_json(json.loads(manifest.model_dump_json()) | {"ref": manifest.ref, "kind": manifest.kind})
+        print_json(json.loads(manifest.model_dump_json()) | {"ref": manifest.ref, "kind": manifest.kind,
+                                                             "added": added})
+    elif not added:
+        out_console().print(Text.assemble("already stored as ", (manifest.ref, "bold"),
+                                          f" (same content, sha256:{manifest.sha256[:12]}); nothing added"))
     else:
         what = f" (an ensemble of {manifest.num_members} prompts)" if manifest.kind == "ensemble" else ""
         out_console().print(Text.assemble("added ", (manifest.ref, "bold"), f"{what}  sha256:{manifest.sha256[:12]}"))
@@ -93,20 +103,22 @@ def list_(
     if not entries:
         err_console().print("no prompts match; add one with `promptkit add FILE --name NAME`")
         return
-    from rich.table import Table
-
-    table = Table(title=f"registry {reg.root}", title_justify="left")
-    for col in ("ref", "aliases", "kind", "task", "backbone", "geometry", "metrics", "sha256", "created"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for e in entries:
         m = e.manifest
-        metrics = " ".join(f"{k}={v:.3f}" for k, v in _headline(m.metrics))
-        table.add_row(
+        metrics = " ".join(f"{k.removesuffix('_acc')}={v:.3f}" for k, v in _headline(m.metrics))
+        rows.append([
             Text.assemble(m.ref, (" (built-in)", "dim") if e.builtin else ""),
             ",".join(e.aliases), _kind(m), m.task or "",
             m.backbone.timm_name, m.geometry.short(), metrics, m.sha256[:12], m.created_at.strftime("%Y-%m-%d %H:%M"),
-        )
+        ])
+    columns = [(c, "left") for c in ("ref", "aliases", "kind", "task", "backbone", "geometry", "metrics", "sha256",
+                                     "created")]
+    table, hidden = fitted_table(f"registry {reg.root}", columns, rows, drop_order=LIST_DROP_ORDER)
     out_console().print(table)
+    if hidden:
+        err_console().print(f"(left out to fit {out_console().width} columns: {', '.join(hidden)}; "
+                            "--json has every field)", highlight=False)
 
 
 @handle_errors

@@ -27,6 +27,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PROMPTKIT_HOME", str(home))
     monkeypatch.delenv("PROMPTKIT_REGISTRY", raising=False)
     monkeypatch.delenv("PROMPTKIT_DEBUG", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)  # tables at the piped width (200) unless a test sets it
     # The shipped built-in collection stays out of every registry a test opens, unless the test
     # asks for it (tests/test_zoo_assets.py); tests that build their own pass builtin=<folder>.
     monkeypatch.setenv("PROMPTKIT_NO_BUILTIN", "1")
