@@ -11,7 +11,7 @@ import typer
 from promptkit._version import __version__
 
 from . import datasets as datasets_cmd
-from . import ensemble_cmd, hub_cmds, plugins_cmd, rank_cmd, registry_cmds
+from . import ensemble_cmd, hub_cmds, lineage_cmd, plugins_cmd, rank_cmd, registry_cmds
 from . import eval as eval_cmd
 from . import train as train_cmd
 from ._errors import OneLineErrors
@@ -43,6 +43,7 @@ def _root(
 
 
 registry_cmds.register(app)
+lineage_cmd.register(app)
 hub_cmds.register(app)
 datasets_cmd.register(app)
 train_cmd.register(app)

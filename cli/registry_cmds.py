@@ -128,10 +128,14 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one version's manifest (for an ensemble also its members and how they were composed)."""
+    from promptkit.registry.lineage import aliases_of
+
     reg = open_registry(registry)
     m = reg.resolve(ref)
+    aliases = aliases_of(reg, m.ref)
     if json_out:
-        data = json.loads(m.model_dump_json()) | {"ref": m.ref, "kind": m.kind, "path": str(reg.path_of(m.ref))}
+        data = json.loads(m.model_dump_json()) | {"ref": m.ref, "kind": m.kind, "path": str(reg.path_of(m.ref)),
+                                                  "aliases": aliases}
         print_json(data)
         return
     from rich.table import Table
@@ -140,6 +144,7 @@ def show(
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     table.add_row("sha256", m.sha256)
+    table.add_row("aliases", ", ".join(f"{m.name}@{a}" for a in aliases) or "none")
     table.add_row("kind", f"ensemble of {m.num_members} prompts" if m.ensemble else "prompt")
     table.add_row("backbone", m.backbone.short())
     table.add_row("geometry", m.geometry.short() + (" (each member)" if m.ensemble else ""))
@@ -202,8 +207,12 @@ def alias(
         reg.remove_alias(asset_name, name)
         out_console().print(f"removed alias {asset_name}@{name}")
         return
+    from promptkit.registry.refs import parse_reference
+
+    before = next((e.manifest.ref for e in reg.list(name=parse_reference(ref).name) if name in e.aliases), None)
     m = reg.set_alias(ref, name)
-    out_console().print(f"{m.name}@{name} -> {m.ref}")
+    moved = f" (moved from {before})" if before not in (None, m.ref) else (" (unchanged)" if before else "")
+    out_console().print(f"{m.name}@{name} -> {m.ref}{moved}", highlight=False)
 
 
 @handle_errors
@@ -225,8 +234,13 @@ def rm(
             raise UsageError(f"refusing to remove {what} without confirmation", hint="add --yes")
         if not typer.confirm(f"remove {what}?", err=True):
             raise typer.Exit(1)
+    pointing = {e.manifest.ref: [a for a in e.aliases if a != "latest"]
+                for e in reg.list(name=reg.resolve(ref).name)}
     removed = reg.remove(ref)
-    out_console().print("removed " + ", ".join(removed))
+    out_console().print("removed " + ", ".join(removed), highlight=False)
+    for r in removed:
+        for a in pointing.get(r, []):
+            err_console().print(f"alias {r.split(':')[0]}@{a} pointed at {r} and is gone", highlight=False)
 
 
 @handle_errors
