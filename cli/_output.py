@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -152,23 +151,10 @@ def phase_progress(enabled: bool = True) -> Iterator[Progress]:
 
 
 def _phase_log(every: float = 10.0) -> Progress:
-    """Plain lines: one when a phase completes, and one every ``every`` seconds while it runs."""
-    started: dict[str, float] = {}
-    last: dict[str, float] = {}
+    """Plain lines on stderr: one when a phase completes, and one every ``every`` seconds while it runs."""
+    from promptkit.progress import text_progress
 
-    def update(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        begin = started.setdefault(phase, now)
-        finished = total > 0 and done >= total
-        if done < 1 or (not finished and now - last.get(phase, begin) < every):
-            return
-        last[phase] = now
-        err_console().print(f"{phase}: {done}/{total} ({now - begin:.1f} s)", highlight=False, markup=False)
-        if finished:  # a phase name reused later (another split) starts its clock afresh
-            started.pop(phase, None)
-            last.pop(phase, None)
-
-    return update
+    return text_progress(lambda line: err_console().print(line, highlight=False, markup=False), every=every)
 
 
 @contextmanager

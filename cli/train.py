@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,7 +113,7 @@ def train_command(
     with phase_progress(show) as progress:
         result = train_prompt(bb, splits, config, init_source=source, checkpoint_dir=run_dir, resume=resume,
                               cache=None if no_cache else FeatureCache(), progress=progress,
-                              on_epoch=_epoch_printer(epochs, show=show and sys.stderr.isatty()))
+                              on_epoch=_epoch_printer(epochs, show=show))
     manifest = store_training_result(reg, name, result, splits, lineage=lineage, description=description)
     for warning in result.warnings:
         err_console().print(labelled("warning:", "yellow", str(warning)), highlight=False)
@@ -122,7 +121,7 @@ def train_command(
 
 
 def _epoch_printer(epochs: int, *, show: bool) -> Callable[[dict[str, float]], None]:
-    """The per-epoch line on a terminal's stderr (nothing when ``show`` is false)."""
+    """The per-epoch line on stderr (terminal or log): epoch, loss, train and val accuracy; none unless ``show``."""
 
     def on_epoch(record: dict[str, float]) -> None:
         if show:

@@ -25,7 +25,7 @@ from promptkit.errors import IncompatibleError, UsageError
 from promptkit.features import FeatureCache
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.probe import probe_accuracy
-from promptkit.progress import PhaseProgress, Progress
+from promptkit.progress import PhaseProgress, Progress, in_phase
 from promptkit.prompted import PromptedViT
 from promptkit.scores import get_score
 from promptkit.stats import spearman
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_METRICS = ("shrinkage-hscore", "hscore", "logme")
-# Stage progress: callback(stage, done, total); stage is "features <ref>", "scores" or "accuracy".
+# Stage progress: callback(stage, done, total); stage is "source <k>/<n> <ref>: features:<split>".
 
 
 @dataclass(frozen=True)
@@ -170,18 +170,19 @@ def rank_sources(
                                 hint="rank sources tuned on the target's backbone (see `promptkit list --backbone`)")
     seconds = {"features": 0.0, "scores": 0.0, "accuracy": 0.0}
     rows: list[RankRow] = []
-    for src in usable:
+    for k, src in enumerate(usable, 1):
         t0 = time.perf_counter()
-        cb = (lambda d, n, _r=src.ref: progress(f"features {_r}", d, n)) if progress else None
+        phase = f"source {k}/{len(usable)} {src.ref}: features"
         feats, labels = _labelled_features(backbone, src, target, cache=cache, batch_size=batch_size,
-                                           device=device, precision=precision, progress=cb)
+                                           device=device, precision=precision, progress=progress, phase=phase)
         t1 = time.perf_counter()
         scores = {m: float(fn(feats.double(), labels)) for m, fn in fns.items()}
         t2 = time.perf_counter()
         acc = None
         if with_accuracy:
             test_f, test_y = source_features(backbone, src, target, "test", cache=cache, batch_size=batch_size,
-                                             device=device, precision=precision, progress=cb)
+                                             device=device, precision=precision,
+                                             progress=in_phase(progress, f"{phase}:test"))
             t2b = time.perf_counter()
             seconds["features"] += t2b - t2
             acc = probe_accuracy(feats, labels, test_f, test_y, num_classes=target.num_classes)
@@ -199,7 +200,12 @@ def rank_sources(
                       spearman=rho, seconds=seconds, num_images=len(target.train) + len(target.val))
 
 
-def _labelled_features(backbone, src, target, **kw) -> tuple[Tensor, Tensor]:
-    """Features of train and val (cached separately), concatenated: the target's 1,000 labelled images."""
-    parts = [source_features(backbone, src, target, split, **kw) for split in ("train", "val")]
+def _labelled_features(backbone, src, target, *, progress: Progress | None, phase: str,
+                       **kw) -> tuple[Tensor, Tensor]:
+    """Features of train and val (cached separately), concatenated: the target's 1,000 labelled images.
+
+    Progress phases are ``<phase>:train`` and ``<phase>:val``.
+    """
+    parts = [source_features(backbone, src, target, split, progress=in_phase(progress, f"{phase}:{split}"), **kw)
+             for split in ("train", "val")]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

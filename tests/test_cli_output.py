@@ -26,7 +26,7 @@ def test_phase_names_are_printed_literally(capsys):
 
 def test_long_phase_logs_every_ten_seconds(capsys, monkeypatch):
     clock = iter(float(t) for t in range(0, 1000, 3))  # 3 s between updates
-    monkeypatch.setattr("promptkit.cli._output.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("promptkit.progress.time.monotonic", lambda: next(clock))  # text_progress keeps time
     with phase_progress(True) as update:
         for step in range(1, 11):
             update("train", step, 10)
