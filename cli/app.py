@@ -10,8 +10,8 @@ import typer
 
 from promptkit._version import __version__
 
+from . import cache_cmd, ensemble_cmd, hub_cmds, lineage_cmd, plugins_cmd, rank_cmd, registry_cmds
 from . import datasets as datasets_cmd
-from . import ensemble_cmd, hub_cmds, lineage_cmd, plugins_cmd, rank_cmd, registry_cmds
 from . import eval as eval_cmd
 from . import train as train_cmd
 from ._errors import OneLineErrors
@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Manage, rank, ensemble and publish visual prompts for frozen Vision Transformers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
 
@@ -51,6 +51,7 @@ eval_cmd.register(app)
 rank_cmd.register(app)
 ensemble_cmd.register(app)
 plugins_cmd.register(app)
+cache_cmd.register(app)
 # Command groups added by later modules register here, one line each.
 
 

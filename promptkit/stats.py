@@ -2,13 +2,13 @@
 
 The paper's headline diagnostic (HGPrompt, docs/method.md#evaluation) is the Spearman correlation
 between learned ensemble weights and single-source transfer accuracies; ties are common
-there (equal accuracies on 200 test images), so ranks are averaged over ties as in
-``scipy.stats.spearmanr``. NumPy only: scipy is not a runtime dependency.
+there (equal accuracies on 200 test images), so ranks are averaged over ties: both come from
+SciPy (``scipy.stats.rankdata`` and ``scipy.stats.spearmanr``, scipy being a dependency), with
+promptkit's input checks and a NaN, not a warning, for a constant side.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,11 +56,9 @@ def rankdata(values: Values) -> np.ndarray:
     Shape:
         values: (n,); output: (n,), float64.
     """
-    arr = _as_vector(values, "values")
-    _, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
-    first = np.cumsum(counts) - counts  # ranks taken by smaller values, per distinct value
-    average = first + (counts + 1) / 2.0  # mean of ranks first+1 .. first+count
-    return average[inverse.reshape(-1)]
+    from scipy.stats import rankdata as scipy_rankdata
+
+    return np.asarray(scipy_rankdata(_as_vector(values, "values"), method="average"), dtype=np.float64)
 
 
 def spearman(x: Values, y: Values) -> float:
@@ -82,16 +80,16 @@ def spearman(x: Values, y: Values) -> float:
     Shape:
         x: (n,); y: (n,).
     """
-    rx, ry = rankdata(x), rankdata(y)
-    if rx.shape != ry.shape:
-        raise UsageError(f"spearman needs paired values, got {rx.shape[0]} and {ry.shape[0]}")
-    if rx.shape[0] < 2:
-        raise UsageError(f"spearman needs at least 2 pairs, got {rx.shape[0]}")
-    dx, dy = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
-    if denom == 0.0:
-        return float("nan")
-    return float(np.clip((dx * dy).sum() / denom, -1.0, 1.0))
+    from scipy.stats import spearmanr
+
+    vx, vy = _as_vector(x, "x"), _as_vector(y, "y")
+    if vx.shape != vy.shape:
+        raise UsageError(f"spearman needs paired values, got {vx.shape[0]} and {vy.shape[0]}")
+    if vx.shape[0] < 2:
+        raise UsageError(f"spearman needs at least 2 pairs, got {vx.shape[0]}")
+    if np.ptp(vx) == 0 or np.ptp(vy) == 0:
+        return float("nan")  # scipy would warn (ConstantInputWarning) and return NaN
+    return float(np.clip(spearmanr(vx, vy).statistic, -1.0, 1.0))
 
 
 def mean_std(values: Values, *, ddof: int = 1) -> tuple[float, float]:
