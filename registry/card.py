@@ -47,18 +47,21 @@ def card_metadata(manifest: Manifest, *, source_repos: Mapping[str, str] | None 
         tags.append(_slug(m.lineage.method))
     dataset_name = m.dataset.name if m.dataset else m.task
     eval_results = None
-    if m.metrics:
+    accuracies = _accuracies(m.metrics)
+    if accuracies:
         ds = dataset_name or "unspecified"
         eval_results = [
-            EvalResult(task_type=PIPELINE_TAG, dataset_type=ds, dataset_name=ds, metric_type=k, metric_value=v)
-            for k, v in m.metrics.items()
+            EvalResult(task_type=PIPELINE_TAG, dataset_type=ds, dataset_name=ds, dataset_split=split,
+                       metric_type="accuracy", metric_name=f"{split} accuracy" if split else "accuracy",
+                       metric_value=v)
+            for split, v in accuracies
         ]
     data = ModelCardData(
         library_name=LIBRARY_NAME,
         tags=tags,
         base_model=m.backbone.hub_id or None,
         datasets=[dataset_name] if dataset_name and _HUB_ID.match(dataset_name) else None,
-        license=m.license,
+        license=m.license or "unknown",  # the Hub's value for a license not stated
         pipeline_tag=PIPELINE_TAG,
         model_name=m.name,
         eval_results=eval_results,
@@ -186,6 +189,20 @@ def _made_section(m: Manifest) -> list[str]:
     if m.lineage and m.lineage.params:
         out += ["Composition parameters:", "", *_code(json.dumps(m.lineage.params, indent=2, sort_keys=True), "json"),
                 ""]
+    return out
+
+
+def _accuracies(metrics: Mapping[str, float]) -> list[tuple[str | None, float]]:
+    """``(split, value)`` of the accuracies among ``metrics`` (``test_acc`` -> ``test``; ``acc@1`` -> no split).
+
+    Timings, losses, epochs and other numbers stay out of the model index (they are in the body).
+    """
+    out: list[tuple[str | None, float]] = []
+    for key, value in metrics.items():
+        if key.endswith("_acc"):
+            out.append((key[: -len("_acc")], value))
+        elif key.startswith("acc"):
+            out.append((None, value))
     return out
 
 

@@ -56,10 +56,18 @@ class TestRenderCard:
 
     def test_metrics_in_model_index(self):
         card = parse(render_card(manifest(), repo_id="me/dtd-hg"))
-        results = {r.metric_type: r.metric_value for r in card.data.eval_results}
-        assert results == {"test_acc": 0.7125, "val_acc": 0.7}
+        results = {(r.metric_type, r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
+        assert results == {("accuracy", "test", "test accuracy"): 0.7125, ("accuracy", "val", "val accuracy"): 0.7}
+        assert {r.dataset_name for r in card.data.eval_results} == {"dtd"}
         assert card.data.model_name == "dtd-hg"
         assert "| test_acc | 0.7125 |" in card.text
+
+    def test_only_accuracies_go_to_the_model_index_and_the_license_is_stated(self):
+        m = manifest(metrics={"test_acc": 0.5, "tune_seconds": 12.0, "best_epoch": 3.0, "l2_to_init": 0.1})
+        card = parse(render_card(m, repo_id="me/x"))
+        assert [(r.metric_type, r.dataset_split) for r in card.data.eval_results] == [("accuracy", "test")]
+        assert "| tune_seconds | 12.0000 |" in card.text  # every metric stays in the body
+        assert card.data.license == "unknown"
 
     def test_without_metrics_hub_id_or_dataset(self):
         bare = manifest(
