@@ -64,7 +64,9 @@ BackboneOpt = Annotated[
 ]
 
 # the source prompts of `rank` and `ensemble` (promptkit.registry.sources.select_sources)
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Catalog name (`promptkit datasets`) or image folder.")]
+TargetOpt = Annotated[str, typer.Option(
+    "--target", "-t", "--dataset", "-d",
+    help="Catalog name (`promptkit datasets`) or image folder (--dataset/-d: the spelling train and eval use).")]
 SourcesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Source references [default: the latest version of every prompt in the registry]; "

@@ -80,6 +80,7 @@ def eval_command(
                           device=device, precision=precision, num_workers=num_workers,
                           cache=None if no_cache else FeatureCache(), progress=progress, **parts)
     payload = {"ref": m.ref, "kind": m.kind, "num_members": m.num_members, "dataset": splits.name,
+               "test_acc": result.accuracy, "val_acc": result.val_accuracy,  # train's and the manifests' names
                "accuracy": result.accuracy, "method": result.method, "num_test": result.num_test,
                "val_accuracy": result.val_accuracy, "probe_l2": result.probe_l2,
                "dataset_fingerprint": result.dataset_fingerprint}

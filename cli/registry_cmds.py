@@ -166,7 +166,7 @@ def show(
     if m.head:
         table.add_row("head", f"{m.head.num_classes} classes on {m.head.in_features} features")
     for k, v in m.metrics.items():
-        table.add_row(f"metric {k}", f"{v:.4f}")
+        table.add_row(f"metric {k}", _metric_text(k, v))
     if m.tags:
         table.add_row("tags", " ".join(f"{k}={v}" for k, v in m.tags.items()))
     if m.lineage:
@@ -185,9 +185,13 @@ def tag(
     tags: Annotated[list[str] | None, typer.Argument(help="key=value pairs to set.")] = None,
     remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag keys to remove.")] = None,
     registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Set or remove key=value tags on a version."""
     m = open_registry(registry).tag(ref, _kv(tags, "tag"), remove or [])
+    if json_out:
+        print_json({"ref": m.ref, "tags": m.tags})
+        return
     out_console().print(f"{m.ref}: " + (" ".join(f"{k}={v}" for k, v in m.tags.items()) or "no tags"))
 
 
@@ -195,8 +199,10 @@ def tag(
 def alias(
     ref: Annotated[str, typer.Argument(help="The version the alias should point to (or the name, with --delete).")],
     name: Annotated[str, typer.Argument(help="Alias name, e.g. prod.")],
-    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias instead.")] = False,
+    delete: Annotated[bool, typer.Option(
+        "--remove", "-r", "--delete", help="Remove the alias instead (--delete: the former spelling).")] = False,
     registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Point an alias (name@ALIAS) at a version, or remove it."""
     reg = open_registry(registry)
@@ -205,12 +211,18 @@ def alias(
 
         asset_name = parse_reference(ref).name
         reg.remove_alias(asset_name, name)
-        out_console().print(f"removed alias {asset_name}@{name}")
+        if json_out:
+            print_json({"alias": f"{asset_name}@{name}", "ref": None, "removed": True})
+        else:
+            out_console().print(f"removed alias {asset_name}@{name}", highlight=False)
         return
     from promptkit.registry.refs import parse_reference
 
     before = next((e.manifest.ref for e in reg.list(name=parse_reference(ref).name) if name in e.aliases), None)
     m = reg.set_alias(ref, name)
+    if json_out:
+        print_json({"alias": f"{m.name}@{name}", "ref": m.ref, "previous": before, "removed": False})
+        return
     moved = f" (moved from {before})" if before not in (None, m.ref) else (" (unchanged)" if before else "")
     out_console().print(f"{m.name}@{name} -> {m.ref}{moved}", highlight=False)
 
@@ -220,6 +232,7 @@ def rm(
     ref: Annotated[str, typer.Argument(help="name:3 (one version) or name (every version).")],
     yes: YesOpt = False,
     registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Remove a version, or a whole name. Version numbers are never reused."""
     reg = open_registry(registry)
@@ -237,6 +250,10 @@ def rm(
     pointing = {e.manifest.ref: [a for a in e.aliases if a != "latest"]
                 for e in reg.list(name=reg.resolve(ref).name)}
     removed = reg.remove(ref)
+    gone = [f"{r.split(':')[0]}@{a}" for r in removed for a in pointing.get(r, [])]
+    if json_out:
+        print_json({"removed": removed, "aliases_removed": gone})
+        return
     out_console().print("removed " + ", ".join(removed), highlight=False)
     for r in removed:
         for a in pointing.get(r, []):
@@ -270,14 +287,26 @@ def export(
     ref: Annotated[str, typer.Argument(help="The version to export.")],
     out: Annotated[Path, typer.Argument(help="Folder to write (prompt.safetensors + manifest.json).")],
     registry: RegistryOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write a version to a folder that `promptkit add FOLDER` imports again."""
-    path = open_registry(registry).export(ref, out)
-    out_console().print(f"exported {ref} to {path}")
+    reg = open_registry(registry)
+    path = reg.export(ref, out)
+    if json_out:
+        print_json({"ref": reg.resolve(ref).ref, "path": str(path)})
+        return
+    out_console().print(f"exported {ref} to {path}", highlight=False)
 
 
 # The accuracies people compare first; other metrics (timings, chosen l2, ...) are in `show`.
 _HEADLINE = ("test_acc", "val_acc", "probe_test_acc")
+
+
+def _metric_text(key: str, value: float) -> str:
+    """``best_epoch 10``, not ``10.0000``: counts print as integers, other metrics with 4 decimals."""
+    if value == int(value) and ("epoch" in key or key.startswith(("num_", "n_"))):
+        return str(int(value))
+    return f"{value:.4f}"
 
 
 def _headline(metrics: dict[str, float], n: int = 2) -> list[tuple[str, float]]:

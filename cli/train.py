@@ -152,7 +152,8 @@ def _init_source(reg: Any, init: str) -> tuple[Any, Any]:
 def _render(manifest: Any, result: Any, *, json_out: bool, quiet: bool, run_dir: Path) -> None:
     m = result.metrics
     if json_out:
-        print_json({"ref": manifest.ref, "sha256": manifest.sha256, "metrics": m, "warnings": result.warnings,
+        counts = {k: int(v) for k, v in m.items() if "epoch" in k and v == int(v)}  # best_epoch 10, not 10.0
+        print_json({"ref": manifest.ref, "sha256": manifest.sha256, "metrics": m | counts, "warnings": result.warnings,
                     "checkpoint_dir": str(run_dir), "config": result.config.to_dict()})
         return
     if quiet:

@@ -1,0 +1,66 @@
+"""One vocabulary across commands (issue 15, item 7): --json on every command that changes a record,
+alias --remove like tag --remove (--delete kept), --dataset/-d for rank's and ensemble's target,
+eval's JSON with train's metric names, epochs as integers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import make_spec, make_tensors
+from promptkit.cli.app import app
+from promptkit.registry import Registry
+from rank_helpers import add_sources, colour_folder, tiny_backbone
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def reg(registry):
+    registry.add("me/a", make_tensors(seed=1), make_spec(task="ta", metrics={"best_epoch": 10.0, "test_acc": 0.5}))
+    registry.add("me/a", make_tensors(seed=2), make_spec(task="ta"))
+    return registry
+
+
+def run(reg, *args):
+    return runner.invoke(app, [*map(str, args), "--registry", str(reg.root)])
+
+
+def test_json_on_tag_alias_rm_export(reg, tmp_path):
+    assert json.loads(run(reg, "tag", "me/a:1", "k=v", "--json").stdout) == {"ref": "me/a:1", "tags": {"k": "v"}}
+    data = json.loads(run(reg, "alias", "me/a:1", "prod", "--json").stdout)
+    assert data == {"alias": "me/a@prod", "ref": "me/a:1", "previous": None, "removed": False}
+    assert json.loads(run(reg, "alias", "me/a:2", "prod", "--json").stdout)["previous"] == "me/a:1"
+    assert json.loads(run(reg, "export", "me/a@prod", tmp_path / "out", "--json").stdout)["ref"] == "me/a:2"
+    data = json.loads(run(reg, "rm", "me/a:2", "--yes", "--json").stdout)
+    assert data == {"removed": ["me/a:2"], "aliases_removed": ["me/a@prod"]}
+
+
+@pytest.mark.parametrize("flag", ["--remove", "-r", "--delete"])
+def test_alias_remove_like_tag_remove(reg, flag):
+    run(reg, "alias", "me/a:1", "prod")
+    result = run(reg, "alias", "me/a", "prod", flag)
+    assert result.exit_code == 0 and "removed alias me/a@prod" in result.stdout
+
+
+def test_show_prints_epochs_as_integers(reg):
+    out = run(reg, "show", "me/a:1").stdout
+    assert "metric best_epoch" in out and "10.0000" not in out and "0.5000" in out
+
+
+@pytest.mark.parametrize("flag", ["--dataset", "-d"])
+def test_rank_takes_dataset_like_train_and_eval(tmp_path, flag):
+    r = Registry(tmp_path / "reg", builtin=False)
+    add_sources(r, tiny_backbone())
+    folder = colour_folder(tmp_path / "colours")
+    result = runner.invoke(app, ["rank", flag, str(folder), "--registry", str(r.root), "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output and len(result.stdout.split()) == 3
+
+
+def test_eval_json_uses_train_metric_names(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROMPTKIT_NO_BUILTIN")
+    result = runner.invoke(app, ["eval", "zoo/digits:2", "--dataset", "zoo-digits", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["test_acc"] == data["accuracy"] and "val_acc" in data
