@@ -56,6 +56,7 @@ def rank_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 128,
     device: DeviceOpt = "auto",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the scores per source (PNG).")] = None,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -65,6 +66,10 @@ def rank_command(
     Before any work, stderr says how many sources are used and which were left out and why.
     """
     metric_names = _metric_names(metric)  # an unknown metric fails before anything is read
+    if plot is not None:
+        from ._plots import require_matplotlib
+
+        require_matplotlib()
     reg, plan = choose_sources(registry, target, sources, include_target=include_target,
                                include_derived=include_derived, namespace=namespace, source_tag=source_tag,
                                builtin_only=builtin_only, backbone=backbone, same_geometry=False)
@@ -76,6 +81,10 @@ def rank_command(
         show_progress=not (quiet or json_out),
     )
     rows = result.rows[:top] if top else result.rows
+    if plot is not None:
+        from ._plots import plot_rank
+
+        err_console().print(f"scores plotted to {plot_rank(result, rows, plot)}", highlight=False)
     if quiet:
         for row in rows:
             out_console().print(row.ref, highlight=False)

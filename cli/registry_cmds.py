@@ -124,6 +124,8 @@ def list_(
 @handle_errors
 def show(
     ref: Annotated[str, typer.Argument(help="name, name:3, name@alias or name@sha256:<prefix>.")],
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw its training curve (PNG): loss and accuracy "
+                                                               "per epoch, from the stored history.")] = None,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -132,6 +134,8 @@ def show(
 
     reg = open_registry(registry)
     m = reg.resolve(ref)
+    if plot is not None:
+        _plot_history(m, plot)
     aliases = aliases_of(reg, m.ref)
     if json_out:
         data = json.loads(m.model_dump_json()) | {"ref": m.ref, "kind": m.kind, "path": str(reg.path_of(m.ref)),
@@ -300,6 +304,18 @@ def export(
 
 # The accuracies people compare first; other metrics (timings, chosen l2, ...) are in `show`.
 _HEADLINE = ("test_acc", "val_acc", "probe_test_acc")
+
+
+def _plot_history(m, path: Path) -> None:  # m: promptkit.registry.Manifest
+    """Draw the version's training curve, or say why there is none."""
+    from ._plots import plot_training_curve, require_matplotlib
+
+    require_matplotlib()
+    history = m.training.get("history") if isinstance(m.training, dict) else None
+    if not isinstance(history, list) or not history:
+        raise UsageError(f"{m.ref} has no per-epoch history to plot",
+                         hint="versions stored by `promptkit train` or `ensemble` carry one; added files do not")
+    err_console().print(f"training curve plotted to {plot_training_curve(m.ref, history, path)}", highlight=False)
 
 
 def _metric_text(key: str, value: float) -> str:
