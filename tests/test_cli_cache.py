@@ -56,7 +56,9 @@ def test_feature_cache_area_is_where_the_feature_cache_writes():
 
 def test_shell_completion_is_on():
     script = Path(sys.executable).parent / "promptkit"
-    shown = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    # the shell is detected from the parent process: run it from bash, as a user would
+    shown = subprocess.run(["bash", "-c", f"'{script}' --show-completion; exit $?"], capture_output=True, text=True,
+                           timeout=60)
     assert shown.returncode == 0 and "_promptkit_completion" in shown.stdout
     env = {**os.environ, "_PROMPTKIT_COMPLETE": "complete_bash", "COMP_WORDS": "promptkit ra", "COMP_CWORD": "1"}
     completed = subprocess.run([str(script)], capture_output=True, text=True, env=env, timeout=60)
