@@ -14,6 +14,7 @@ from ._options import (
     DataSeedOpt,
     DeviceOpt,
     JsonOpt,
+    PrecisionOpt,
     QuietOpt,
     RegistryOpt,
     SourcesArg,
@@ -107,6 +108,7 @@ def ensemble_command(
     weights: WeightsOpt = None,
     root: DataRootOpt = None,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the ensemble weights (PNG).")] = None,
     description: Annotated[str, typer.Option("--description", help="Free text for the manifest.")] = "",
@@ -126,7 +128,7 @@ def ensemble_command(
 
     variants = _check_args(method, compose, compare, learn_alpha=learn_alpha, plot=plot, name=name)
     tune = TrainConfig(epochs=epochs, lr=lr, head_lr=head_lr, optimizer=optimizer, batch_size=batch_size,
-                       seed=seed, device=device)  # bad values fail here, before any work
+                       seed=seed, device=device, precision=precision)  # bad values fail here, before any work
     # random and spt use no source, but take the backbone and the prompt geometry from them.
     reg, plan = choose_sources(registry, target, sources, include_target=include_target,
                                include_derived=include_derived, namespace=namespace, source_tag=source_tag,

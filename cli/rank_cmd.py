@@ -14,6 +14,7 @@ from ._options import (
     DataSeedOpt,
     DeviceOpt,
     JsonOpt,
+    PrecisionOpt,
     QuietOpt,
     RegistryOpt,
     SourcesArg,
@@ -55,6 +56,7 @@ def rank_command(
     data_seed: DataSeedOpt = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 128,
     device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "fp32",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the scores per source (PNG).")] = None,
     registry: RegistryOpt = None,
@@ -66,6 +68,7 @@ def rank_command(
     Before any work, stderr says how many sources are used and which were left out and why.
     """
     metric_names = _metric_names(metric)  # an unknown metric fails before anything is read
+    _check_device(device, precision)
     if plot is not None:
         from ._plots import require_matplotlib
 
@@ -77,7 +80,7 @@ def rank_command(
         announce(plan, "ranking")
     result = run_rank(
         reg, target, plan, metrics=metric_names, with_accuracy=with_accuracy, weights=weights, root=root,
-        data_seed=data_seed, batch_size=batch_size, device=device, no_cache=no_cache,
+        data_seed=data_seed, batch_size=batch_size, device=device, precision=precision, no_cache=no_cache,
         show_progress=not (quiet or json_out),
     )
     rows = result.rows[:top] if top else result.rows
@@ -95,6 +98,13 @@ def rank_command(
     render_rank(result, rows)
 
 
+def _check_device(device: str, precision: str) -> None:
+    """An unknown device or precision fails before anything is read."""
+    from promptkit.device import autocast, resolve_device
+
+    autocast(resolve_device(device), precision)
+
+
 def _metric_names(metrics: list[str] | None) -> tuple[str, ...]:
     """The scores to compute, checked: an unknown name fails here."""
     from promptkit.rank import DEFAULT_METRICS
@@ -107,8 +117,8 @@ def _metric_names(metrics: list[str] | None) -> tuple[str, ...]:
 
 
 def run_rank(reg: Any, target: str, plan: Any, *, metrics: tuple[str, ...], with_accuracy: bool,
-             weights: Path | None, root: Path | None, data_seed: int, batch_size: int, device: str, no_cache: bool,
-             show_progress: bool) -> Any:
+             weights: Path | None, root: Path | None, data_seed: int, batch_size: int, device: str,
+             precision: str = "fp32", no_cache: bool, show_progress: bool) -> Any:
     """Load the planned sources (verified), the backbone and the target, and rank."""
     from promptkit.registry.workflows import load_sources
 
@@ -123,7 +133,7 @@ def run_rank(reg: Any, target: str, plan: Any, *, metrics: tuple[str, ...], with
     with phase_progress(show_progress) as progress:
         result = rank_sources(bb, loaded, splits, metrics=metrics, with_accuracy=with_accuracy,
                               cache=None if no_cache else FeatureCache(), batch_size=batch_size, device=device,
-                              progress=progress)
+                              precision=precision, progress=progress)
     return result
 
 

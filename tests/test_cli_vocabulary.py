@@ -64,3 +64,10 @@ def test_eval_json_uses_train_metric_names(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["test_acc"] == data["accuracy"] and "val_acc" in data
+
+
+@pytest.mark.parametrize("command", ["rank", "ensemble"])
+def test_rank_and_ensemble_take_precision_like_train_and_eval(tmp_path, command):
+    result = runner.invoke(app, [command, "-d", "zoo-digits", "--precision", "fp8", "--registry",
+                                 str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "fp8" in result.stderr and "nowhere" not in result.stderr
