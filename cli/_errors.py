@@ -85,7 +85,52 @@ def handle_errors(fn: F) -> F:
                         "this is a bug in promptkit; rerun with PROMPTKIT_DEBUG=1 for the traceback and report it")
             raise typer.Exit(EXIT_ERROR) from None
 
-    return wrapper  # type: ignore[return-value]
+    return _with_format(fn, wrapper)  # type: ignore[return-value]
+
+
+FORMATS = ("table", "json", "quiet")
+
+
+def _with_format(fn: Callable[..., Any], wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command that has ``--json`` a ``--format table|json[|quiet]`` option too.
+
+    ``--json`` and ``--quiet`` stay, as the short spellings of ``--format json`` and ``--format
+    quiet``; ``quiet`` is offered only where the command has ``--quiet``. The option is added to
+    the signature typer reads, and mapped onto ``json_out``/``quiet`` before the command runs.
+    """
+    import inspect
+    from typing import Annotated, get_type_hints
+
+    signature = inspect.signature(fn, eval_str=True)
+    if "json_out" not in signature.parameters:
+        return wrapper
+    choices = FORMATS if "quiet" in signature.parameters else FORMATS[:2]
+    option = Annotated[str | None, typer.Option(
+        "--format", help=f"Output: {', '.join(choices)} [default: table]; --json"
+                         + (" and --quiet are short for json and quiet." if "quiet" in choices else
+                            " is short for json."))]
+    fmt = inspect.Parameter("output_format", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=option)
+    params = list(signature.parameters.values())
+    kinds = [p for p in params if p.kind != inspect.Parameter.VAR_KEYWORD]
+
+    @functools.wraps(wrapper)
+    def formatted(*args: Any, output_format: str | None = None, **kwargs: Any) -> Any:
+        if output_format is not None:
+            choice = output_format.strip().lower()
+            if choice not in choices:
+                print_error(f"--format {output_format!r} is not one of {', '.join(choices)}",
+                            f"e.g. --format {choices[1]}")
+                raise typer.Exit(EXIT_USAGE)
+            if choice == "json":
+                kwargs["json_out"] = True
+            elif choice == "quiet":
+                kwargs["quiet"] = True
+        return wrapper(*args, **kwargs)
+
+    formatted.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*kinds, fmt] if all(p.kind != inspect.Parameter.VAR_POSITIONAL for p in kinds) else params)
+    formatted.__annotations__ = {**get_type_hints(fn, include_extras=True), "output_format": option}
+    return formatted
 
 
 class OneLineErrors(TyperGroup):

@@ -71,3 +71,27 @@ def test_rank_and_ensemble_take_precision_like_train_and_eval(tmp_path, command)
     result = runner.invoke(app, [command, "-d", "zoo-digits", "--precision", "fp8", "--registry",
                                  str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "fp8" in result.stderr and "nowhere" not in result.stderr
+
+
+def _printing_commands() -> list[str]:
+    import inspect
+
+    return [c.name or c.callback.__name__ for c in app.registered_commands
+            if not c.hidden and "json_out" in inspect.signature(c.callback).parameters]
+
+
+def test_every_command_with_json_has_format():
+    commands = _printing_commands()
+    assert {"list", "show", "rank", "ensemble", "eval", "train", "tag", "alias", "rm", "export", "lineage",
+            "cache", "plugins", "datasets", "push", "pull", "verify", "add"} <= set(commands)
+    for name in commands:
+        help_text = runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"}).stdout
+        assert "--format" in help_text and "--json" in help_text, name
+
+
+def test_format_json_and_quiet_are_json_and_quiet(reg):
+    assert run(reg, "list", "--format", "json").stdout == run(reg, "list", "--json").stdout
+    assert run(reg, "list", "--format", "quiet").stdout == run(reg, "list", "-q").stdout == "me/a:1\nme/a:2\n"
+    assert "me/a:1" in run(reg, "list", "--format", "table").stdout
+    bad = run(reg, "show", "me/a", "--format", "quiet")
+    assert bad.exit_code == 2 and "not one of table, json" in bad.stderr
