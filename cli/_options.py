@@ -107,19 +107,30 @@ def read_sources(sources: list[str] | None) -> list[str] | None:
 def open_registry(root: Path | None, *, create: bool = False):  # -> promptkit.registry.Registry (lazy import)
     """The registry at ``root`` (--registry or PROMPTKIT_REGISTRY), else the default location.
 
-    A named folder that does not exist is an error for commands that only read (a typo would
-    otherwise show the built-ins alone); commands that store (``create``) make it.
+    A ``--registry`` folder that does not exist is an error for commands that only read (a typo
+    would otherwise show the built-ins alone); commands that store (``create``) make it. A
+    PROMPTKIT_REGISTRY folder that does not exist yet (a fresh registry set for a session) is
+    read as empty, with a note on stderr.
 
     Raises:
-        NotFoundError: ``root`` names no existing folder and ``create`` is false.
+        NotFoundError: ``--registry`` names no existing folder and ``create`` is false.
         UsageError: ``root`` names a file.
     """
+    import os
+
     from promptkit.registry import Registry
 
     if root is not None and not create and not Path(root).exists():
-        from promptkit.errors import NotFoundError
+        env = os.environ.get("PROMPTKIT_REGISTRY")
+        if env and Path(env).expanduser() == Path(root).expanduser():
+            from ._output import err_console
 
-        raise NotFoundError(f"no registry at {root}: the folder does not exist",
-                            hint="check the path (--registry or PROMPTKIT_REGISTRY); commands that store, such as "
-                                 "`promptkit add`, create it")
+            err_console().print(f"note: no registry at {root} yet (PROMPTKIT_REGISTRY): reading it as empty",
+                                highlight=False)
+        else:
+            from promptkit.errors import NotFoundError
+
+            raise NotFoundError(f"no registry at {root}: the folder does not exist",
+                                hint="check the --registry path; commands that store, such as `promptkit add`, "
+                                     "create it")
     return Registry(root)

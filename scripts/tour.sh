@@ -27,6 +27,7 @@ step "2. Add them (the checkpoint is read with torch.load(weights_only=True): no
 promptkit add "$DEMO/vpt_dtd.pth" --name demo/dtd --backbone vit_tiny_patch16_224 --weights-sha256 "$SHA" \
   --tag task=dtd --description "VPT-deep prompt imported from an official-format checkpoint"
 promptkit add "$DEMO/svhn_prompt.safetensors" --name demo/svhn --like demo/dtd --mode shallow --tag task=svhn
+# the same content again: already stored, so nothing is added (the existing version is named)
 promptkit add "$DEMO/vpt_dtd.pth" --name demo/dtd --backbone vit_tiny_patch16_224 --weights-sha256 "$SHA" \
   --tag task=dtd --tag note=second-copy
 
@@ -60,6 +61,6 @@ echo "verify on the tampered copy exited with $code (4 = integrity failure)" >&2
 [ "$code" -eq 4 ]
 
 step "7. Remove a version (numbers are never reused) and list again"
-promptkit rm demo/dtd:2 --yes
+promptkit rm demo/svhn:1 --yes
 promptkit list --latest
 echo >&2; echo "registry tour done: $PROMPTKIT_REGISTRY" >&2

@@ -80,3 +80,10 @@ def test_registry_naming_a_file_or_a_missing_folder(tmp_path):
     typo = runner.invoke(app, ["list", "--registry", str(tmp_path / "regsitry")])
     assert typo.exit_code == EXIT_NOT_FOUND and "no registry at" in typo.stderr and "does not exist" in typo.stderr
     assert not (tmp_path / "regsitry").exists()
+
+
+def test_a_fresh_promptkit_registry_from_the_environment_reads_as_empty(tmp_path, monkeypatch):
+    """`PROMPTKIT_REGISTRY=/tmp/new make demo` starts with `list`: a session's fresh registry is no typo."""
+    monkeypatch.setenv("PROMPTKIT_REGISTRY", str(tmp_path / "fresh"))
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "reading it as empty" in result.stderr
