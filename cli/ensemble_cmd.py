@@ -61,7 +61,7 @@ MethodOpt = Annotated[str, typer.Option(
 ComposeOpt = Annotated[str | None, typer.Option(
     "--compose", help="How the weights become the target model: a registered composition (`promptkit plugins "
                       "compositions` lists them). Comma-separated: the first is stored, the others compared. "
-                      "[default: ensemble]")]
+                      "[default: stack]")]
 LearnAlphaOpt = Annotated[bool, typer.Option(
     "--learn-alpha", help="Tune the weights with the prompt(s), on the simplex (compositions that support it).")]
 CompareOpt = Annotated[list[str] | None, typer.Option(

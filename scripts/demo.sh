@@ -19,8 +19,8 @@ promptkit list --name zoo/ --latest
 step "2. Rank the sources for $TARGET by transferability (its own prompt is left out)"
 promptkit rank --target "$TARGET"
 
-step "3. HGPrompt: learn the weights, build the ensemble of the sources that carry them, tune; compare compositions and baselines"
-promptkit ensemble --target "$TARGET" --name "$NAME" --compose ensemble,distill,average \
+step "3. HGPrompt: learn the weights, stack the sources that carry them under one head, tune; compare compositions and baselines"
+promptkit ensemble --target "$TARGET" --name "$NAME" --compose stack,ensemble,distill,average \
   --compare uniform,best-single,random \
   --plot "$OUT/weights.png" --description "make demo: HGPrompt ensemble for $TARGET"
 

@@ -157,18 +157,21 @@ class TestRefusals:
 
 
 class TestCompositions:
-    def test_default_stores_an_ensemble_of_the_members(self, world):
+    def test_default_stores_a_stacked_ensemble_of_the_members(self, world):
         reg, refs, _ = world
         result = ensemble(world, "--name", "tgt/ens", "--json", *refs)
         assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
         row = data["results"][0]
-        assert row["label"] == "hgprompt+ensemble" and row["composition"] == "ensemble" and data["kind"] == "ensemble"
+        assert row["label"] == "hgprompt+stack" and row["composition"] == "stack" and data["kind"] == "ensemble"
         assert row["forwards_per_image"] == len(row["members"]) >= 1 and set(row["members"]) <= set(refs)
         asset = reg.load(data["ref"])
-        assert asset.manifest.kind == "ensemble"
-        assert [m.ref for m in asset.manifest.ensemble.members] == row["members"]
-        assert asset.manifest.lineage.params["composition"] == "ensemble"
+        m = asset.manifest
+        assert m.kind == "ensemble" and m.ensemble.composition == "stack"
+        assert m.ensemble.features == ("stack" if m.ensemble.k > 1 else "mix")
+        assert m.head.in_features == m.ensemble.head_in_features(m.geometry.width)
+        assert [e.ref for e in m.ensemble.members] == row["members"]
+        assert m.lineage.params["composition"] == "stack"
 
     def test_compositions_compared_in_one_table(self, world):
         _, refs, _ = world
@@ -196,7 +199,7 @@ class TestCompositions:
         result = ensemble(world, "--name", "tgt/learned", "--json", "--learn-alpha", *refs)
         assert result.exit_code == 0, result.output
         row = json.loads(result.stdout)["results"][0]
-        assert row["label"] == "hgprompt+ensemble+learned"
+        assert row["label"] == "hgprompt+stack+learned"  # the default composition, weights learned
         assert sum(row["learned_alpha"]) == pytest.approx(1.0, abs=1e-5) and min(row["learned_alpha"]) >= 0
         lineage = reg.load("tgt/learned:1").manifest.lineage
         assert lineage.params["learned_alpha"] == row["learned_alpha"]

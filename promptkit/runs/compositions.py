@@ -67,7 +67,7 @@ __all__ = [
     "register_composition",
 ]
 
-DEFAULT_COMPOSITION = "ensemble"  # the winner of the 12-target suite (BENCHMARKS.md)
+DEFAULT_COMPOSITION = "stack"  # the winner of the 12-target suite (BENCHMARKS.md, "Compositions on the suite")
 DISTILL_WEIGHT = 1.0  # w in CE + w * T^2 * KL(teacher || student)
 DISTILL_TEMPERATURE = 1.0
 
