@@ -160,7 +160,7 @@ class TestCompareWithoutStoring:
         reg = world[0]
         result = invoke(world, "ensemble", "--name", "tgt/lost", "--method", "uniform", "--compare", "random")
         assert result.exit_code == 0, result.output
-        assert "warning: stored uniform+ensemble lost on validation to random: val 0.0000 < 1.0000" in result.stderr
+        assert "warning: stored uniform+stack lost on validation to random: val 0.0000 < 1.0000" in result.stderr
         assert "--store-best" in result.stderr
         assert reg.load("tgt/lost").manifest.init.startswith("uniform")
 
