@@ -45,7 +45,7 @@ from promptkit.errors import IncompatibleError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.prompted import prompted_tokens
 
-__all__ = ["ALPHA_LR_SCALE", "COMBINES", "PromptedEnsemble", "check_simplex"]
+__all__ = ["ALPHA_LR_SCALE", "COMBINES", "PromptedEnsemble", "check_simplex", "stack_features"]
 
 COMBINES = ("mix", "stack")  # how the members' standardized features become the head's input
 
@@ -64,6 +64,16 @@ def check_simplex(alpha: Tensor, *, what: str = "alpha", atol: float = 1e-4) -> 
     if not bool(torch.isfinite(a).all()) or bool((a < 0).any()) or abs(float(a.sum()) - 1.0) > atol:
         raise UsageError(f"{what} must be finite, non-negative and sum to 1, got {[round(float(v), 6) for v in a]}")
     return alpha.detach().float()
+
+
+def stack_features(z: Tensor, alpha: Tensor) -> Tensor:
+    """The members' standardized features side by side, member j's block scaled by sqrt(alpha_j).
+
+    Shape:
+        z: ``(k, N, d)``; alpha: ``(k,)``; output: ``(N, k d)`` (member 0's d features, then member 1's, ...).
+    """
+    scaled = z * alpha.to(z.dtype).sqrt()[:, None, None]
+    return scaled.permute(1, 0, 2).reshape(z.shape[1], -1)
 
 
 class PromptedEnsemble(nn.Module):
@@ -249,8 +259,7 @@ class PromptedEnsemble(nn.Module):
         f = self.member_features(x).float()  # (k, B, d)
         z = (f - self.mean[:, None]) / self.std[:, None]
         if self.combine == "stack":
-            scaled = z * self.alpha.float().sqrt()[:, None, None]  # (k, B, d)
-            return scaled.permute(1, 0, 2).reshape(z.shape[1], -1)  # (B, k d): member 0's d, then member 1's, ...
+            return stack_features(z, self.alpha.float())
         return torch.einsum("k,kbd->bd", self.alpha.float(), z)
 
     def forward(self, x: Tensor) -> Tensor:

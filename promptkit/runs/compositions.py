@@ -298,10 +298,11 @@ def _stacked_score(feats: list[Tensor], stats: list[tuple[Tensor, Tensor]], weig
     Shape:
         feats: k tensors ``(N, d)``; weights: ``(k,)``; labels: ``(N,)``.
     """
+    from promptkit.prompted_ensemble import stack_features
     from promptkit.scores.shrinkage import shrinkage_hscore
 
-    blocks = [(f.double() - m) / s * float(w) ** 0.5 for f, (m, s), w in zip(feats, stats, weights)]
-    return float(shrinkage_hscore(torch.cat(blocks, dim=1), labels))
+    z = torch.stack([(f.double() - m) / s for f, (m, s) in zip(feats, stats)])  # (k, N, d)
+    return float(shrinkage_hscore(stack_features(z, weights), labels))
 
 
 def compose_distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
