@@ -84,11 +84,11 @@ def _compositions(table: Registry[Any]) -> None:
 
 
 def _datasets(table: Registry[Any]) -> None:
-    from promptkit.data import vtab
+    from promptkit.data import fgvc, vtab, vtab1k
     from promptkit.data.catalog import add_dataset, register_generated
     from promptkit.zoo import suite
 
-    for entry in vtab.ENTRIES:
+    for entry in (*vtab.ENTRIES, *vtab1k.ENTRIES, *fgvc.ENTRIES):
         add_dataset(entry)
     for spec in suite.TASKS.values():
         register_generated(

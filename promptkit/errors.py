@@ -20,6 +20,7 @@ __all__ = [
     "DatasetError",
     "DatasetNotFoundError",
     "DigestMismatchError",
+    "DistributedError",
     "HubAuthError",
     "HubError",
     "HubNotFoundError",
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidAssetError",
     "InvalidNameError",
     "InvalidReferenceError",
+    "ListFileError",
     "LockTimeoutError",
     "NotFoundError",
     "PromptkitError",
@@ -160,6 +162,23 @@ class LockTimeoutError(PromptkitError, TimeoutError):
         self.timeout = timeout
 
 
+class DistributedError(PromptkitError, RuntimeError):
+    """Another process of a run started by torchrun stopped or could not be reached.
+
+    Attributes:
+        rank: this process's global rank.
+        world_size: the number of processes of the run.
+    """
+
+    def __init__(self, rank: int, world_size: int, cause: str) -> None:
+        super().__init__(
+            f"another process of this {world_size}-process run stopped ({cause}); nothing was stored",
+            hint="the failed process's own error line, or torchrun's report, says why; rerun when it is fixed",
+        )
+        self.rank = rank
+        self.world_size = world_size
+
+
 class IncompatibleError(PromptkitError, ValueError):
     """A prompt does not fit a backbone or another prompt (backbone identity or geometry differ)."""
 
@@ -176,6 +195,23 @@ class DatasetError(PromptkitError, ValueError):
     def __init__(self, message: str, *, path: str = "", hint: str = "") -> None:
         super().__init__(message, hint=hint)
         self.path = path
+
+
+class ListFileError(DatasetError):
+    """A split list (``train800.txt``, ``test.json``, ...) with a line that cannot be used.
+
+    Attributes:
+        file: the list file.
+        line: 1-based line number (0 when the problem is the whole file, e.g. an empty split).
+        problem: what is wrong with that line, without the location.
+    """
+
+    def __init__(self, file: str, line: int, problem: str, *, hint: str = "") -> None:
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {problem}", path=file, hint=hint)
+        self.file = file
+        self.line = line
+        self.problem = problem
 
 
 class DatasetNotFoundError(NotFoundError):

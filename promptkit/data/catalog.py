@@ -4,7 +4,11 @@ Three kinds of dataset (README.md#datasets):
 - real VTAB datasets by name (``dtd``, ``svhn``, ``cifar100``, ``eurosat``; see
   :mod:`promptkit.data.vtab`), read from a local root with an explicit download step;
 - generated in-memory tasks (the embedded zoo) registered with :func:`register_generated`;
-- any image folder, given as a path (:mod:`promptkit.data.imagefolder`).
+- VTAB-1k's 19 tasks as split lists (``vtab-1k/dtd``, ...; :mod:`promptkit.data.vtab1k`) and
+  FGVC's 5 as JSON splits (``fgvc/cub``, ...; :mod:`promptkit.data.fgvc`), read where the user
+  placed them under the root;
+- any task folder, given as a path: split lists, JSON splits or class folders
+  (:mod:`promptkit.data.taskfolder`).
 
 A dataset that is not there is a :class:`~promptkit.errors.DatasetNotFoundError` whose hint
 says how to get it; nothing is ever substituted silently.
@@ -27,8 +31,8 @@ import torch
 
 from promptkit._io import promptkit_home
 from promptkit.data.datasets import TensorImageDataset
-from promptkit.data.imagefolder import FOLDER_LAYOUT, load_image_folder
-from promptkit.data.splits import Splits, SplitSource, make_splits
+from promptkit.data.splits import STAGES, Splits, SplitSource, make_splits
+from promptkit.data.taskfolder import TASK_FOLDER_LAYOUTS, load_task_folder
 from promptkit.errors import DatasetError, DatasetNotFoundError, UsageError
 from promptkit.plugins import Registry
 from promptkit.progress import PhaseProgress
@@ -67,7 +71,10 @@ class DatasetEntry:
         kind: ``"disk"`` (files under a root) or ``"generated"`` (made in memory, always present).
         layout: the files expected under the root, for error hints.
         homepage: where the dataset is described.
-        files: paths under the root whose existence means the dataset is present.
+        files: paths under the root (under the dataset's folder, with ``folders``) whose
+            existence means the dataset is present.
+        folders: the dataset's own folder under the root, as each release names it; the first
+            that exists is used, the first of all is where a missing one is expected.
         downloadable: whether ``download_dataset`` can fetch it.
     """
 
@@ -79,6 +86,7 @@ class DatasetEntry:
     layout: str = ""
     homepage: str = ""
     files: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
     loader: LoaderFn | None = field(default=None, repr=False, compare=False)
     download_fn: DownloadFn | None = field(default=None, repr=False, compare=False)
 
@@ -86,12 +94,23 @@ class DatasetEntry:
     def downloadable(self) -> bool:
         return self.download_fn is not None
 
+    def location(self, root: Path | None = None) -> Path:
+        """Where the dataset's files are (or are expected): its folder among ``folders``, else the root."""
+        base = dataset_root(root)
+        if not self.folders:
+            return base
+        return next((base / f for f in self.folders if (base / f).is_dir()), base / self.folders[0])
+
+    def missing_file(self, root: Path | None = None) -> Path | None:
+        """The first file the loader needs that is not there (``None``: present; generated tasks always are)."""
+        if self.kind == "generated":
+            return None
+        where = self.location(root)
+        return next((where / rel for rel in self.files if not (where / rel).exists()), None)
+
     def is_present(self, root: Path | None = None) -> bool:
         """Whether the files the loader needs are under ``root`` (generated tasks always are)."""
-        if self.kind == "generated":
-            return True
-        base = dataset_root(root)
-        return all((base / rel).exists() for rel in self.files)
+        return self.missing_file(root) is None
 
     def how_to_get(self, root: Path | None = None) -> str:
         """The hint for a missing dataset: the download command and the expected layout."""
@@ -131,8 +150,9 @@ def add_dataset(entry: DatasetEntry) -> DatasetEntry:
     Raises:
         ValueError: the name is taken, or would read as a path.
     """
-    if not entry.name or "/" in entry.name or entry.name.startswith((".", "~")):
-        raise ValueError(f"dataset name {entry.name!r} would read as a path; choose a plain name")
+    family, _, task = entry.name.rpartition("/")
+    if not task or "/" in family or entry.name.startswith((".", "~", "/")) or family.startswith("."):
+        raise ValueError(f"dataset name {entry.name!r} would read as a path; choose a plain name or family/name")
     return DATASETS.add(entry.name, entry)
 
 
@@ -238,8 +258,8 @@ def get_dataset_entry(name: str) -> DatasetEntry:
     raise DatasetNotFoundError(
         name,
         detail="not a catalog name and not a folder",
-        hint=f"{guess}run `promptkit datasets` to list known names, or pass the path of an image folder "
-        f"with {FOLDER_LAYOUT}",
+        hint=f"{guess}run `promptkit datasets` to list known names, or pass the path of a task folder "
+        f"with {TASK_FOLDER_LAYOUTS}",
     )
 
 
@@ -286,11 +306,13 @@ def load_dataset(
     image_size: int | None = None,
     verify: bool = False,
     progress: PhaseProgress | None = None,
+    stage: str = "select",
 ) -> Splits:
     """Load a target task's train / val / test splits.
 
     ``name_or_path`` is looked up in the catalog first; otherwise an existing folder is read as
-    an image folder. Write ``./name`` to force a folder whose name is also a catalog name.
+    a task folder (split lists, JSON splits or class folders). Write ``./name`` to force a
+    folder whose name is also a catalog name.
 
     Args:
         name_or_path: catalog name (``promptkit datasets`` lists them) or image-folder path.
@@ -303,12 +325,15 @@ def load_dataset(
         image_size: resize and centre-crop to this size; only with ``transform=None``.
         verify: open every image file's header now rather than failing mid-epoch.
         progress: ``callback(done, total)`` while verifying.
+        stage: ``"select"`` (train on train, choose on val: the default) or ``"final"``
+            (train on train and val together -- VTAB-1k's train800val200 -- and report on
+            test, as the papers do once their choices are made).
 
     Raises:
         DatasetNotFoundError: unknown name, missing folder, or a named dataset not under the
             root (the hint gives the ``--download`` command and the expected layout).
         DatasetError: the data is there but unusable (the error names the file or folder).
-        UsageError: ``transform`` and ``image_size`` together, or a negative seed.
+        UsageError: ``transform`` and ``image_size`` together, a negative seed, an unknown stage.
     """
     if transform is not None and image_size is not None:
         raise UsageError(
@@ -317,20 +342,23 @@ def load_dataset(
         )
     if seed < 0:
         raise UsageError(f"seed must be >= 0, got {seed}")
+    if stage not in STAGES:
+        raise UsageError(f"unknown stage {stage!r}", hint=f"choose {' or '.join(STAGES)}")
     tf = transform if transform is not None else _default_transform(image_size)
     text = os.fspath(name_or_path)
     if text in DATASETS and not isinstance(name_or_path, os.PathLike):
         return _load_named(DATASETS[text], root=root, download=download, transform=tf, seed=seed, verify=verify,
-                           progress=progress)
+                           progress=progress, stage=stage)
     folder = Path(text).expanduser()
     if folder.is_dir():
-        source = load_image_folder(folder, verify=verify, progress=progress)
-        return make_splits(source, name=folder.resolve().name, origin=str(folder.resolve()), seed=seed, transform=tf)
+        source = load_task_folder(folder, verify=verify, progress=progress)
+        return make_splits(source, name=folder.resolve().name, origin=str(folder.resolve()), seed=seed, transform=tf,
+                           stage=stage)
     if _looks_like_path(text) or isinstance(name_or_path, os.PathLike):
         raise DatasetNotFoundError(
             text,
             detail=f"no folder at {folder.resolve()}" if not folder.exists() else f"{folder} is not a folder",
-            hint=f"pass an image folder with {FOLDER_LAYOUT}, or a catalog name (`promptkit datasets`)",
+            hint=f"pass a task folder with {TASK_FOLDER_LAYOUTS}, or a catalog name (`promptkit datasets`)",
         )
     get_dataset_entry(text)  # raises with close names
     raise AssertionError("unreachable")
@@ -351,19 +379,18 @@ def _load_named(
     seed: int,
     verify: bool,
     progress: PhaseProgress | None,
+    stage: str = "select",
 ) -> Splits:
     base = dataset_root(root)
-    if not entry.is_present(base):
-        if not download:
-            missing = next(rel for rel in entry.files if not (base / rel).exists())
-            raise DatasetNotFoundError(
-                entry.name, detail=f"{base / missing} does not exist", hint=entry.how_to_get(root)
-            )
+    missing = entry.missing_file(base)
+    if missing is not None:
+        if not download or not entry.downloadable:
+            raise DatasetNotFoundError(entry.name, detail=f"{missing} does not exist", hint=entry.how_to_get(root))
         download_dataset(entry.name, root=base)
     assert entry.loader is not None
     source = entry.loader(base, seed=seed, verify=verify, progress=progress)
     _check_classes(entry, source, base)
-    return make_splits(source, name=entry.name, origin=entry.name, seed=seed, transform=transform)
+    return make_splits(source, name=entry.name, origin=entry.name, seed=seed, transform=transform, stage=stage)
 
 
 def _check_classes(entry: DatasetEntry, source: SplitSource, base: Path) -> None:

@@ -25,12 +25,24 @@ import numpy as np
 from promptkit.data.datasets import ImageFileDataset, TensorImageDataset, describe_transform
 from promptkit.errors import DatasetError
 
-__all__ = ["SPLIT_NAMES", "VTAB1K_TRAIN", "VTAB1K_VAL", "SplitSource", "Splits", "make_splits", "vtab1k_indices"]
+__all__ = [
+    "SPLIT_NAMES",
+    "STAGES",
+    "VTAB1K_TRAIN",
+    "VTAB1K_VAL",
+    "SplitSource",
+    "Splits",
+    "make_splits",
+    "vtab1k_indices",
+]
 
 SPLIT_NAMES = ("train", "val", "test")
 VTAB1K_TRAIN = 800
 VTAB1K_VAL = 200
 _FINGERPRINT_VERSION = "promptkit-dataset-fingerprint-v1"
+# select: tune on train, choose (epoch, probe) on val. final: tune on train + val (VTAB-1k's
+# train800val200), the choices fixed beforehand, and report on test -- the papers' protocol.
+STAGES = ("select", "final")
 
 ImageDataset = ImageFileDataset | TensorImageDataset
 
@@ -77,7 +89,9 @@ class SplitSource:
 
     ``protocol`` says how train and val are formed: ``"vtab1k"`` pools ``train`` (+ ``val`` when
     given) and draws 800 + 200 with :func:`vtab1k_indices`; ``"given"`` keeps ``train`` and
-    ``val`` as they are (an image folder with its own ``val/``, a generated task).
+    ``val`` as they are (an image folder with its own ``val/``, a generated task, split lists).
+    ``trainval`` is the official union of train and val when the dataset ships one (VTAB-1k's
+    ``train800val200.txt``), used by the ``final`` stage; ``None``: train followed by val.
     """
 
     train: ImageDataset
@@ -86,6 +100,7 @@ class SplitSource:
     class_names: list[str]
     protocol: Literal["vtab1k", "given"] = "vtab1k"
     generator: str = ""  # parameters that generated the data (name, seed); empty for data on disk
+    trainval: ImageDataset | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,8 @@ class Splits:
         protocol: ``"vtab1k"`` (train / val drawn from the pool) or ``"given"``.
         indices: positions of the train and val items in the pool they were drawn from;
             ``None`` for splits used as given (the test split always).
+        stage: ``"select"`` (train on train, choose on val) or ``"final"`` (train on train +
+            val, where val is then part of the training data and only reported).
     """
 
     name: str
@@ -114,6 +131,7 @@ class Splits:
     protocol: str = "vtab1k"
     indices: dict[str, list[int] | None] = field(default_factory=dict)
     generator: str = ""
+    stage: str = "select"
     _fingerprints: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -184,15 +202,26 @@ def make_splits(
     origin: str,
     seed: int,
     transform: Callable[[Any], Any] | None,
+    stage: str = "select",
 ) -> Splits:
-    """Apply the source's protocol (draw train / val or keep them) and set the transform on every split."""
+    """Apply the source's protocol (draw train / val or keep them) and set the transform on every split.
+
+    With ``stage="final"`` the training split is train and val together (the source's
+    ``trainval`` when it has one) and val stays as it was, for reporting only.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     if source.protocol == "vtab1k":
         pool = source.train if source.val is None else source.train.concat(source.val)
         train_pos, val_pos = vtab1k_indices(len(pool), seed=seed)
+        if stage == "final":
+            train_pos = sorted(train_pos + val_pos)
         train, val = pool.subset(train_pos), pool.subset(val_pos)
         indices: dict[str, list[int] | None] = {"train": train_pos, "val": val_pos, "test": None}
     elif source.val is not None:
         train, val = source.train, source.val
+        if stage == "final":
+            train = source.trainval if source.trainval is not None else source.train.concat(source.val)
         indices = {"train": None, "val": None, "test": None}
     else:
         raise ValueError("protocol 'given' needs a val split")
@@ -207,4 +236,5 @@ def make_splits(
         protocol=source.protocol,
         indices=indices,
         generator=source.generator,
+        stage=stage,
     )
