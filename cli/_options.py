@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ __all__ = [
     "DatasetOpt",
     "DeviceOpt",
     "JsonOpt",
+    "OldTargetOpt",
     "PrecisionOpt",
     "QuietOpt",
     "RegistryOpt",
@@ -25,8 +26,10 @@ __all__ = [
     "WeightsOpt",
     "WorkersOpt",
     "YesOpt",
+    "deprecated_spelling",
     "open_registry",
     "read_sources",
+    "required_target",
 ]
 
 RegistryOpt = Annotated[
@@ -64,9 +67,14 @@ BackboneOpt = Annotated[
 ]
 
 # the source prompts of `rank` and `ensemble` (promptkit.registry.sources.select_sources)
-TargetOpt = Annotated[str, typer.Option(
-    "--target", "-t", "--dataset", "-d",
-    help="Catalog name (`promptkit datasets`) or image folder (--dataset/-d: the spelling train and eval use).")]
+# Optional only so that the deprecated `-t` (OldTargetOpt) can stand in for it; `required` checks it.
+TargetOpt = Annotated[str | None, typer.Option(
+    "--target", "--dataset", "-d", show_default=False,
+    help="Required. Catalog name (`promptkit datasets`) or image folder (--dataset/-d: the spelling train and "
+         "eval use).")]
+# Short flags mean one thing in every command: -t is --tag (add, list), -m is --message (push).
+# The former meanings elsewhere still work, with a warning, until they are removed.
+OldTargetOpt = Annotated[str | None, typer.Option("-t", hidden=True, help="Deprecated: use -d or --target.")]
 SourcesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Source references [default: the latest version of every prompt in the registry]; "
@@ -75,6 +83,41 @@ SourcesArg = Annotated[
 BackboneChoiceOpt = Annotated[
     str | None, typer.Option("--backbone", "-b", help="Use sources tuned on this backbone [default: the most common].")
 ]
+
+
+def required_target(target: str | None, old_t: str | None) -> str:
+    """--target, or the deprecated ``-t`` (with a warning on stderr); one of them is required.
+
+    Raises:
+        UsageError: neither was given, or both with different values.
+    """
+    from promptkit.errors import UsageError
+
+    value = deprecated_spelling(target, old_t, old="-t", new="-d/--target", default=None,
+                                why="-t means --tag in every command")
+    if value is None:
+        raise UsageError("missing option --target", hint="name the target task: --target NAME (or -d NAME); "
+                                                         "`promptkit datasets` lists the names")
+    return value
+
+
+def deprecated_spelling(value: Any, old_value: Any, *, old: str, new: str, default: Any, why: str) -> Any:
+    """The value of an option given either by its current spelling or by a deprecated one.
+
+    Using the old spelling prints one warning on stderr naming the new one. Raises UsageError when
+    both are given with different values.
+    """
+    if old_value is None:
+        return value
+    from promptkit.errors import UsageError
+
+    from ._output import err_console
+
+    if value != default and value != old_value:
+        raise UsageError(f"{old} and {new} were both given, with different values",
+                         hint=f"{old} is a deprecated spelling of {new}: give only {new}")
+    err_console().print(f"warning: {old} is deprecated ({why}): use {new}", highlight=False)
+    return old_value
 
 
 def read_sources(sources: list[str] | None) -> list[str] | None:

@@ -14,12 +14,15 @@ from ._options import (
     DataSeedOpt,
     DeviceOpt,
     JsonOpt,
+    OldTargetOpt,
     PrecisionOpt,
     QuietOpt,
     RegistryOpt,
     SourcesArg,
     TargetOpt,
     WeightsOpt,
+    WorkersOpt,
+    required_target,
 )
 from ._output import bar, err_console, labelled, out_console, phase_progress, print_json
 from ._sources import (
@@ -77,7 +80,7 @@ def _split_methods(values: list[str] | None) -> list[str]:
 
 @handle_errors
 def ensemble_command(
-    target: TargetOpt,
+    target: TargetOpt = None,
     name: Annotated[str | None, typer.Option(
         "--name", "-n", help="Store the first (or with --store-best the best) result under this registry name "
                              "[default: compare only, store nothing].")] = None,
@@ -109,12 +112,14 @@ def ensemble_command(
     root: DataRootOpt = None,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
+    num_workers: WorkersOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the ensemble weights (PNG).")] = None,
     description: Annotated[str, typer.Option("--description", help="Free text for the manifest.")] = "",
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    old_target: OldTargetOpt = None,
 ) -> None:
     """Learn ensemble weights over source prompts for TARGET, compose and tune the target prompt; store it with --name.
 
@@ -126,9 +131,11 @@ def ensemble_command(
     """
     from promptkit.train import TrainConfig
 
+    target = required_target(target, old_target)
     variants = _check_args(method, compose, compare, learn_alpha=learn_alpha, plot=plot, name=name)
     tune = TrainConfig(epochs=epochs, lr=lr, head_lr=head_lr, optimizer=optimizer, batch_size=batch_size,
-                       seed=seed, device=device, precision=precision)  # bad values fail here, before any work
+                       seed=seed, device=device, precision=precision,
+                       num_workers=num_workers)  # bad values fail here, before any work
     # random and spt use no source, but take the backbone and the prompt geometry from them.
     reg, plan = choose_sources(registry, target, sources, include_target=include_target,
                                include_derived=include_derived, namespace=namespace, source_tag=source_tag,

@@ -14,12 +14,15 @@ from ._options import (
     DataSeedOpt,
     DeviceOpt,
     JsonOpt,
+    OldTargetOpt,
     PrecisionOpt,
     QuietOpt,
     RegistryOpt,
     SourcesArg,
     TargetOpt,
     WeightsOpt,
+    WorkersOpt,
+    required_target,
 )
 from ._output import bar, err_console, fitted_table, out_console, phase_progress, print_json
 from ._sources import (
@@ -37,7 +40,7 @@ __all__ = ["rank_command", "register"]
 
 @handle_errors
 def rank_command(
-    target: TargetOpt,
+    target: TargetOpt = None,
     sources: SourcesArg = None,
     metric: Annotated[list[str] | None, typer.Option(
         "--metric", help="A registered score (`promptkit plugins scores` lists them); repeatable, the first "
@@ -57,18 +60,21 @@ def rank_command(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 128,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "fp32",
+    num_workers: WorkersOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also draw the scores per source (PNG).")] = None,
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    old_target: OldTargetOpt = None,
 ) -> None:
     """Rank source prompts for a target by H-score transferability (features cached).
 
     Before any work, stderr says how many sources are used and which were left out and why.
     """
+    target = required_target(target, old_target)
     metric_names = _metric_names(metric)  # an unknown metric fails before anything is read
-    _check_device(device, precision)
+    _check_device(device, precision, num_workers)
     if plot is not None:
         from ._plots import require_matplotlib
 
@@ -80,8 +86,8 @@ def rank_command(
         announce(plan, "ranking")
     result = run_rank(
         reg, target, plan, metrics=metric_names, with_accuracy=with_accuracy, weights=weights, root=root,
-        data_seed=data_seed, batch_size=batch_size, device=device, precision=precision, no_cache=no_cache,
-        show_progress=not (quiet or json_out),
+        data_seed=data_seed, batch_size=batch_size, device=device, precision=precision, num_workers=num_workers,
+        no_cache=no_cache, show_progress=not (quiet or json_out),
     )
     rows = result.rows[:top] if top else result.rows
     if plot is not None:
@@ -98,9 +104,13 @@ def rank_command(
     render_rank(result, rows)
 
 
-def _check_device(device: str, precision: str) -> None:
-    """An unknown device or precision fails before anything is read."""
+def _check_device(device: str, precision: str, num_workers: int | None = None) -> None:
+    """An unknown device or precision, or a negative --num-workers, fails before anything is read."""
     from promptkit.device import autocast, resolve_device
+    from promptkit.errors import UsageError
+
+    if num_workers is not None and num_workers < 0:
+        raise UsageError(f"--num-workers must be >= 0, got {num_workers}", hint="0 loads in the main process")
 
     autocast(resolve_device(device), precision)
 
@@ -118,7 +128,8 @@ def _metric_names(metrics: list[str] | None) -> tuple[str, ...]:
 
 def run_rank(reg: Any, target: str, plan: Any, *, metrics: tuple[str, ...], with_accuracy: bool,
              weights: Path | None, root: Path | None, data_seed: int, batch_size: int, device: str,
-             precision: str = "fp32", no_cache: bool, show_progress: bool) -> Any:
+             precision: str = "fp32", num_workers: int | None = None, no_cache: bool,
+             show_progress: bool) -> Any:
     """Load the planned sources (verified), the backbone and the target, and rank."""
     from promptkit.registry.workflows import load_sources
 
@@ -133,7 +144,7 @@ def run_rank(reg: Any, target: str, plan: Any, *, metrics: tuple[str, ...], with
     with phase_progress(show_progress) as progress:
         result = rank_sources(bb, loaded, splits, metrics=metrics, with_accuracy=with_accuracy,
                               cache=None if no_cache else FeatureCache(), batch_size=batch_size, device=device,
-                              precision=precision, progress=progress)
+                              precision=precision, num_workers=num_workers, progress=progress)
     return result
 
 

@@ -22,6 +22,7 @@ from ._options import (
     RegistryOpt,
     WeightsOpt,
     WorkersOpt,
+    deprecated_spelling,
     open_registry,
 )
 from ._output import err_console, labelled, out_console, phase_progress, print_json
@@ -50,7 +51,7 @@ def train_command(
     name: Annotated[str, typer.Option("--name", "-n", help="Registry name to store the result under.")],
     weights: WeightsOpt = None,
     mode: ModeOpt = "shallow",
-    length: Annotated[int, typer.Option("--length", "-m", help="Prompt tokens per layer.")] = 10,
+    length: Annotated[int, typer.Option("--length", "-l", help="Prompt tokens per layer.")] = 10,
     init: InitOpt = "random",
     init_images: Annotated[int, typer.Option("--init-images", help="Training images sampled for SPT inits.")] = 64,
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 100,
@@ -77,6 +78,7 @@ def train_command(
     registry: RegistryOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    old_length: Annotated[int | None, typer.Option("-m", hidden=True, help="Deprecated: use -l/--length.")] = None,
 ) -> None:
     """Tune a visual prompt and a linear head on DATASET (VPT, head started from a linear probe).
 
@@ -93,6 +95,8 @@ def train_command(
     from promptkit.inits import init_spec
     from promptkit.train import TrainConfig, train_prompt
 
+    length = deprecated_spelling(length, old_length, old="-m", new="-l/--length", default=10,
+                                 why="-m means --message in every command")
     config = TrainConfig(
         mode=mode, length=length, init=init, init_images=init_images, optimizer=optimizer, lr=lr, head_lr=head_lr,
         weight_decay=weight_decay, epochs=epochs, warmup_epochs=warmup_epochs, batch_size=batch_size, keep=keep,

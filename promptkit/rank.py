@@ -114,6 +114,7 @@ def source_features(
     batch_size: int = 128,
     device: str = "auto",
     precision: str = "fp32",
+    num_workers: int | None = None,
     progress: PhaseProgress | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Pooled features of ``target``'s ``split`` under one source prompt (``None``: the frozen backbone).
@@ -126,7 +127,7 @@ def source_features(
     else:
         model = PromptedViT.from_prompt(backbone, source.prompt, identity=source.identity, geometry=source.geometry)
     dataset = target.split(split)
-    kw = dict(batch_size=batch_size, device=device, precision=precision, progress=progress)
+    kw = dict(batch_size=batch_size, device=device, precision=precision, num_workers=num_workers, progress=progress)
     if cache is None:
         from promptkit.features import extract_features
 
@@ -145,6 +146,7 @@ def rank_sources(
     batch_size: int = 128,
     device: str = "auto",
     precision: str = "fp32",
+    num_workers: int | None = None,
     progress: Progress | None = None,
 ) -> RankResult:
     """Score every compatible source on the target's labelled images (train + val, the VTAB-1k 1,000).
@@ -156,6 +158,8 @@ def rank_sources(
         metrics: score names (first = the ranking order); see :data:`promptkit.scores.SCORES`.
         with_accuracy: also fit a linear probe per source on train + val features and report its
             test accuracy, and the Spearman correlation of each metric with it.
+        batch_size, device, precision, num_workers: how features are computed (``num_workers``
+            None: a default for the dataset and device).
 
     Raises:
         UsageError: no compatible source, or an unknown metric.
@@ -174,14 +178,15 @@ def rank_sources(
         t0 = time.perf_counter()
         phase = f"source {k}/{len(usable)} {src.ref}: features"
         feats, labels = _labelled_features(backbone, src, target, cache=cache, batch_size=batch_size,
-                                           device=device, precision=precision, progress=progress, phase=phase)
+                                           device=device, precision=precision, num_workers=num_workers,
+                                           progress=progress, phase=phase)
         t1 = time.perf_counter()
         scores = {m: float(fn(feats.double(), labels)) for m, fn in fns.items()}
         t2 = time.perf_counter()
         acc = None
         if with_accuracy:
             test_f, test_y = source_features(backbone, src, target, "test", cache=cache, batch_size=batch_size,
-                                             device=device, precision=precision,
+                                             device=device, precision=precision, num_workers=num_workers,
                                              progress=in_phase(progress, f"{phase}:test"))
             t2b = time.perf_counter()
             seconds["features"] += t2b - t2

@@ -95,3 +95,64 @@ def test_format_json_and_quiet_are_json_and_quiet(reg):
     assert "me/a:1" in run(reg, "list", "--format", "table").stdout
     bad = run(reg, "show", "me/a", "--format", "quiet")
     assert bad.exit_code == 2 and "not one of table, json" in bad.stderr
+
+
+def _short_flags() -> dict[str, set[tuple[str, frozenset[str]]]]:
+    """Every visible short flag -> {(command, the long names it stands for)}."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for name, command in group.commands.items():
+        for param in command.params:
+            if getattr(param, "hidden", False):
+                continue
+            longs = [o for o in param.opts if o.startswith("--")]
+            for short in (o for o in (*param.opts, *param.secondary_opts) if len(o) == 2 and o[0] == "-"):
+                seen.setdefault(short, set()).add((name, frozenset(longs)))
+    return seen
+
+
+def test_each_short_flag_means_one_thing_in_every_command():
+    for short, uses in _short_flags().items():
+        shared = frozenset.intersection(*(longs for _, longs in uses))  # e.g. -d: --dataset everywhere
+        assert shared, f"{short} means {sorted((c, sorted(longs)) for c, longs in uses)}"
+    flags = _short_flags()
+    assert {c for c, _ in flags["-t"]} <= {"add", "list", "ls"}  # ls: list's alias
+    assert ("train", frozenset({"--length"})) in flags["-l"] and ("push", frozenset({"--message"})) in flags["-m"]
+
+
+def test_rank_old_short_target_still_works_with_a_warning(tmp_path):
+    r = Registry(tmp_path / "reg", builtin=False)
+    add_sources(r, tiny_backbone())
+    folder = colour_folder(tmp_path / "colours")
+    result = runner.invoke(app, ["rank", "-t", str(folder), "--registry", str(r.root), "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "warning: -t is deprecated" in result.stderr and "use -d/--target" in result.stderr
+    assert len(result.stdout.split()) == 3
+
+
+@pytest.mark.parametrize("command", ["rank", "ensemble"])
+def test_target_is_still_required(tmp_path, command):
+    result = runner.invoke(app, [command, "--registry", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "missing option --target" in result.stderr
+
+
+def test_old_and_new_target_spellings_disagreeing_is_an_error(tmp_path):
+    result = runner.invoke(app, ["rank", "-t", "zoo-digits", "-d", "zoo-count", "--registry", str(tmp_path)])
+    assert result.exit_code == 2 and "-t and -d/--target were both given" in result.stderr
+
+
+def test_train_old_short_length_warns(tmp_path):
+    # a bad dataset stops the run after the options are read: the warning comes first
+    result = runner.invoke(app, ["train", "-d", "no-such-set", "-b", "zoo-vit", "-n", "me/x", "-m", "4",
+                                 "--registry", str(tmp_path / "reg")])
+    assert "warning: -m is deprecated" in result.stderr and "use -l/--length" in result.stderr
+    assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("command", ["rank", "ensemble"])
+def test_rank_and_ensemble_take_num_workers(tmp_path, command):
+    result = runner.invoke(app, [command, "-d", "zoo-digits", "--num-workers", "-1", "--registry",
+                                 str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "num_workers" in result.stderr.replace("-", "_")

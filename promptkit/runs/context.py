@@ -84,7 +84,8 @@ class MethodRun:
         """Pooled features of the target's ``split`` under ``source``'s prompt (cached)."""
         return source_features(self.backbone, source, self.splits, split, cache=self.cache,  # type: ignore[arg-type]
                                batch_size=self.tune.eval_batch_size or self.tune.batch_size,
-                               device=self.tune.device, precision=self.tune.precision, progress=self.report(phase))
+                               device=self.tune.device, precision=self.tune.precision,
+                               num_workers=self.tune.num_workers, progress=self.report(phase))
 
     def source_features(self) -> SourceFeatures:
         """The K sources' target-train features, prepared for the weight methods; extracted once."""
@@ -161,7 +162,8 @@ def source_features_of(model: Any, run: MethodRun, split: str, phase: str) -> tu
 
     dataset = run.splits.split(split)  # type: ignore[attr-defined]
     kw: dict[str, Any] = dict(batch_size=run.tune.eval_batch_size or run.tune.batch_size, device=run.tune.device,
-                              precision=run.tune.precision, progress=run.report(phase))
+                              precision=run.tune.precision, num_workers=run.tune.num_workers,
+                              progress=run.report(phase))
     if run.cache is None:
         return extract_features(model, dataset, **kw)
     return run.cache.features(model, dataset, dataset_fingerprint=run.splits.fingerprint(split), split=split, **kw)
