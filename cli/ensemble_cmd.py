@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ._distributed import distributed_command, writer
 from ._errors import handle_errors
 from ._options import (
     BackboneChoiceOpt,
@@ -79,6 +80,7 @@ def _split_methods(values: list[str] | None) -> list[str]:
 
 
 @handle_errors
+@distributed_command
 def ensemble_command(
     target: TargetOpt = None,
     name: Annotated[str | None, typer.Option(
@@ -146,16 +148,24 @@ def ensemble_command(
         announce(plan, "ensembling")
     results, splits = _run(loaded, variants, target=target, weights=weights, root=root,
                            data_seed=data_seed, lam=lam, steps=steps, tune=tune, spot_epochs=spot_epochs,
-                           no_cache=no_cache, show=not (quiet or json_out))
+                           no_cache=no_cache, show=not (quiet or json_out) and writer())
+    if not writer():  # under torchrun rank 0 alone stores, plots and prints
+        return
     stored = _best_on_val(results) if store_best else results[0]
     manifest = None if name is None else _store(
         reg, name, stored, results, splits, lam=lam, steps=steps, data_seed=data_seed, learn_alpha=learn_alpha,
         spot_epochs=spot_epochs, description=description)
     plotted = plot_weights(results, plot, target=splits.name) if plot is not None else None
+    _show(results, stored, manifest, splits, plan, plotted, quiet=quiet, json_out=json_out,
+          settings={"lam": lam, "steps": steps, "seed": seed, "data_seed": data_seed})
+
+
+def _show(results: list[Any], stored: Any, manifest: Any, splits: Any, plan: Any, plotted: Path | None, *,
+          quiet: bool, json_out: bool, settings: dict[str, Any]) -> None:
+    """Warnings on stderr, then the result: JSON, the stored reference (--quiet) or the tables."""
     _report(results, stored, manifest, plan, quiet=quiet, json_out=json_out)
     if json_out:
-        print_json(_json(results, stored, manifest, splits, plan, plotted, lam=lam, steps=steps, seed=seed,
-                         data_seed=data_seed))
+        print_json(_json(results, stored, manifest, splits, plan, plotted, **settings))
     elif quiet:
         if manifest is not None:
             out_console().print(manifest.ref, highlight=False)

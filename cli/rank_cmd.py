@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ._distributed import distributed_command, writer
 from ._errors import handle_errors
 from ._options import (
     BackboneChoiceOpt,
@@ -39,6 +40,7 @@ __all__ = ["rank_command", "register"]
 
 
 @handle_errors
+@distributed_command
 def rank_command(
     target: TargetOpt = None,
     sources: SourcesArg = None,
@@ -87,8 +89,10 @@ def rank_command(
     result = run_rank(
         reg, target, plan, metrics=metric_names, with_accuracy=with_accuracy, weights=weights, root=root,
         data_seed=data_seed, batch_size=batch_size, device=device, precision=precision, num_workers=num_workers,
-        no_cache=no_cache, show_progress=not (quiet or json_out),
+        no_cache=no_cache, show_progress=not (quiet or json_out) and writer(),
     )
+    if not writer():  # under torchrun rank 0 alone plots and prints
+        return
     rows = result.rows[:top] if top else result.rows
     if plot is not None:
         from ._plots import plot_rank

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ._distributed import distributed_command, writer
 from ._errors import handle_errors
 from ._options import (
     BackboneOpt,
@@ -45,6 +46,7 @@ def _run_dir(name: str) -> Path:
 
 
 @handle_errors
+@distributed_command
 def train_command(
     dataset: DatasetOpt,
     backbone: BackboneOpt,
@@ -113,11 +115,13 @@ def train_command(
     bb = load_backbone(backbone, weights=weights)
     splits = load_dataset(dataset, root=root, transform=transform_for(bb.data_config), seed=data_seed)
     run_dir = checkpoint_dir or _run_dir(name)
-    show = not quiet and not json_out
+    show = not quiet and not json_out and writer()  # under torchrun rank 0 alone shows, checkpoints and stores
     with phase_progress(show) as progress:
         result = train_prompt(bb, splits, config, init_source=source, checkpoint_dir=run_dir, resume=resume,
                               cache=None if no_cache else FeatureCache(), progress=progress,
                               on_epoch=_epoch_printer(epochs, show=show))
+    if not writer():
+        return
     manifest = store_training_result(reg, name, result, splits, lineage=lineage, description=description)
     for warning in result.warnings:
         err_console().print(labelled("warning:", "yellow", str(warning)), highlight=False)

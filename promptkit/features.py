@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from promptkit import distributed
 from promptkit._io import promptkit_home, write_atomic
 from promptkit.device import autocast, loader_kwargs, resolve_device
 from promptkit.digest import bytes_sha256, tensor_sha256
@@ -73,6 +74,12 @@ def extract_features(
     was_training = model.training
     model.eval()
     total = len(dataset)  # type: ignore[arg-type]
+    if distributed.is_active():  # under torchrun: this process's block of batches, then all gathered
+        try:
+            return _extract_sharded(model, dataset, total, batch_size=batch_size, dev=dev, precision=precision,
+                                    num_workers=num_workers, use_prompt=use_prompt, progress=progress)
+        finally:
+            model.train(was_training)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, **loader_kwargs(dev, num_workers, dataset))
     feats, labels, done = [], [], 0
     try:
@@ -89,6 +96,36 @@ def extract_features(
     if not feats:
         return torch.zeros(0, model.embed_dim), torch.zeros(0, dtype=torch.int64)
     return torch.cat(feats), torch.cat(labels)
+
+
+def _extract_sharded(
+    model: PromptedViT, dataset: Dataset, total: int, *, batch_size: int, dev: torch.device, precision: str,
+    num_workers: int | None, use_prompt: bool, progress: PhaseProgress | None,
+) -> tuple[Tensor, Tensor]:
+    """:func:`extract_features` split over the processes of a torchrun run, in the single-process order.
+
+    Each process computes one contiguous block of the single-process batches
+    (:func:`promptkit.distributed.batch_block`); the blocks are gathered in rank order. Progress
+    reports this process's share scaled to the whole pass, then the whole pass once gathered.
+    """
+    block = distributed.batch_block(total, batch_size)
+    part = Subset(dataset, block)
+    loader = DataLoader(part, batch_size=batch_size, shuffle=False, **loader_kwargs(dev, num_workers, dataset))
+    feats = [torch.zeros(0, model.embed_dim)]
+    labels = [torch.zeros(0, dtype=torch.int64)]
+    done = 0
+    for images, y in loader:
+        with autocast(dev, precision):
+            f = model.pooled(images.to(dev, non_blocking=True), use_prompt=use_prompt)
+        feats.append(f.float().cpu())
+        labels.append(torch.as_tensor(y, dtype=torch.int64))
+        done += images.shape[0]
+        if progress is not None and done < len(block):
+            progress(done * total // len(block), total)
+    out = distributed.gather_rows(torch.cat(feats)), distributed.gather_rows(torch.cat(labels))
+    if progress is not None:
+        progress(total, total)
+    return out
 
 
 def cache_key(
@@ -189,12 +226,14 @@ class FeatureCache:
         parts = self.key_parts(model, dataset_fingerprint=dataset_fingerprint, split=split,
                                precision=precision, use_prompt=use_prompt)
         key = cache_key(**parts)
-        hit = self.get(key)
+        # under torchrun rank 0 alone reads and writes the cache, and every process follows its hit or miss
+        hit = distributed.from_writer(lambda: self.get(key))
         if hit is not None:
             return hit
         feats, labels = extract_features(model, dataset, batch_size=batch_size, device=device, precision=precision,
                                          num_workers=num_workers, use_prompt=use_prompt, progress=progress)
-        self.put(key, feats, labels, inputs=parts)
+        if distributed.is_writer():
+            self.put(key, feats, labels, inputs=parts)
         return feats, labels
 
     @staticmethod

@@ -19,7 +19,7 @@ PACKAGES = {"promptkit": "promptkit", "cli": "promptkit.cli", "registry": "promp
 RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
     ("the core never imports the registry, the CLI, typer or rich",
      ("promptkit",), ("promptkit.registry", "promptkit.cli", "typer", "rich"),
-     ("promptkit.registry", "promptkit.cli")),
+     ("promptkit.registry", "promptkit.cli", "promptkit.__main__")),  # __main__: `python -m promptkit` is the command
     ("the registry never imports the CLI, typer or rich",
      ("promptkit.registry",), ("promptkit.cli", "typer", "rich"), ()),
     ("data, device and backbone never import the zoo",

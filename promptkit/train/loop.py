@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from promptkit import distributed
 from promptkit.backbone import Backbone
 from promptkit.device import autocast, loader_kwargs, resolve_device
 from promptkit.errors import UsageError
@@ -54,6 +55,7 @@ from promptkit.train.config import TrainConfig
 from promptkit.train.distill import distillation_loss
 from promptkit.train.head import StandardizedHead
 from promptkit.train.result import TrainResult, TrainSplits, TunableModel
+from promptkit.train.sampler import GlobalBatchShards, share_weight
 from promptkit.train.schedule import epoch_seed, lr_factor, make_optimizer
 from promptkit.train.selfreg import GaussianPromptAggregator, agreement_loss
 from promptkit.train.start import PreparedStart, accuracy, features, prepare_start
@@ -187,14 +189,20 @@ def _tune(
     fingerprint = splits.fingerprint()
 
     state = _State(best=_snapshot(model, head), best_val=setup.metrics["start_val_acc"])
-    if resume and ckpt_path is not None and ckpt_path.is_file():
-        state = _resume(ckpt_path, model, head, optimizer, gpa, config, fingerprint, setup.init_digest, device)
+    if resume and ckpt_path is not None:  # under torchrun rank 0 reads the checkpoint and sends it to all
+        path = ckpt_path
+        saved = distributed.from_writer(lambda: load_checkpoint(path) if path.is_file() else None)
+        if saved is not None:
+            state = _resume(saved, path, model, head, optimizer, gpa, config, fingerprint, setup.init_digest,
+                            device)
+    ddp = distributed.wrap_ddp(_Step(model, head, device, config.precision), device) \
+        if distributed.is_active() else None
 
     loader_opts = loader_kwargs(device, config.num_workers, splits.train)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
         sums = _train_epoch(model, head, setup, splits.train, config, optimizer, plan, state, epoch, device,
-                            loader_opts, progress)
+                            loader_opts, progress, ddp)
         val_acc = _eval_accuracy(model, head, splits, "val", config, device, None, progress)
         record = {"epoch": float(epoch), "lr": plan.base_lrs[0] * lr_factor(state.step - 1, plan.total_steps,
                                                                            plan.warmup_steps),
@@ -210,34 +218,78 @@ def _tune(
             state.best_epoch, state.best_val, state.best = epoch, val_acc, _snapshot(model, head)
         state.train_seconds += time.perf_counter() - t0
         state.epoch = epoch
-        if ckpt_path is not None:
+        if ckpt_path is not None and distributed.is_writer():
             _save(ckpt_path, model, head, optimizer, gpa, state, plan, config, fingerprint, setup.init_digest)
         if on_epoch is not None:
             on_epoch(record)
     return _finish(backbone, splits, config, device, setup, state, gpa, fingerprint, cache, progress)
 
 
+class _Step(torch.nn.Module):
+    """Pooled features and logits in one forward: the module DistributedDataParallel wraps under torchrun."""
+
+    def __init__(self, model: Any, head: StandardizedHead, device: torch.device, precision: str) -> None:
+        super().__init__()
+        self.model, self.head, self.device, self.precision = model, head, device, precision
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        with autocast(self.device, self.precision):
+            feats = self.model.pooled(x)
+        return feats, self.head(feats.float())
+
+
+def _shard_batches(
+    train_set: Dataset, config: TrainConfig, seed: int, loader_opts: dict[str, Any],
+) -> Iterator[tuple[Tensor, Tensor, Tensor, int]]:
+    """This process's ``(x, y, index, global batch size)`` of each global batch (empty slices included)."""
+    shards = GlobalBatchShards(len(train_set), config.batch_size, seed,  # type: ignore[arg-type]
+                               rank=distributed.rank(), world_size=distributed.world_size())
+    local = list(shards)
+    loader = iter(DataLoader(_Indexed(train_set), batch_sampler=[b for b in local if b], **loader_opts))
+    image = train_set[0][0]
+    for batch, whole in zip(local, shards.global_batches()):
+        if batch:
+            x, y, idx = next(loader)
+        else:
+            none = torch.zeros(0, dtype=torch.int64)
+            x, y, idx = image.new_zeros((0, *image.shape)), none, none
+        yield x, y, idx, len(whole)
+
+
 def _train_epoch(
     model: Any, head: StandardizedHead, setup: PreparedStart, train_set: Dataset, config: TrainConfig,
     optimizer: torch.optim.Optimizer, plan: _Plan, state: _State, epoch: int, device: torch.device,
-    loader_opts: dict[str, Any], progress: Progress | None,
+    loader_opts: dict[str, Any], progress: Progress | None, ddp: torch.nn.Module | None = None,
 ) -> dict[str, float]:
     """One pass over the training images in epoch ``epoch``'s order; advances ``state.step``.
 
+    Under torchrun (``ddp`` given) this process takes its slice of each global batch and the sums
+    are added over processes at the end.
+
     Returns the epoch's summed losses and correct predictions (per image, not averaged).
     """
-    order = torch.randperm(plan.n, generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch))).tolist()
-    loader = DataLoader(_Indexed(train_set), batch_size=config.batch_size, sampler=order, **loader_opts)
+    if ddp is None:
+        order = torch.randperm(plan.n, generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch)))
+        loader = DataLoader(_Indexed(train_set), batch_size=config.batch_size, sampler=order.tolist(), **loader_opts)
+        batches: Iterator[tuple[Tensor, Tensor, Tensor, int]] = ((x, y, i, len(y)) for x, y, i in loader)
+    else:
+        batches = _shard_batches(train_set, config, epoch_seed(config.seed, epoch), loader_opts)
     model.train()
     sums = {"loss": 0.0, "correct": 0.0, "sr_feature_loss": 0.0, "sr_logit_loss": 0.0, "distill_loss": 0.0}
-    for x, y, idx in loader:
+    for x, y, idx, whole in batches:
         factor = lr_factor(state.step, plan.total_steps, plan.warmup_steps)
         for group, base in zip(optimizer.param_groups, plan.base_lrs):
             group["lr"] = base * factor
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast(device, config.precision):
-            feats = model.pooled(x)
-        logits = head(feats.float())
+        if ddp is None:
+            with autocast(device, config.precision):
+                feats = model.pooled(x)
+            logits = head(feats.float())
+        else:
+            feats, logits = ddp(x)
+            if not len(y):  # no image of a short last batch: a zero gradient, still part of the step
+                _step(optimizer, logits.sum() * 0.0, state, progress, plan)
+                continue
         loss = F.cross_entropy(logits, y)
         if config.self_reg:
             assert setup.frozen_train is not None and setup.frozen_logits is not None
@@ -252,24 +304,34 @@ def _train_epoch(
                                                            temperature=config.distill_temperature)
             loss = loss + kd
             sums["distill_loss"] += float(kd.detach()) * len(y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        state.step += 1
         sums["loss"] += float(loss.detach()) * len(y)
         sums["correct"] += float((logits.detach().argmax(1) == y).sum())
-        if progress:
-            progress("train", state.step, plan.total_steps)
+        _step(optimizer, loss if ddp is None else loss * share_weight(len(y), whole, distributed.world_size()),
+              state, progress, plan)
+    if ddp is not None:
+        sums = dict(zip(sums, distributed.all_reduce_sum(list(sums.values()))))
     return sums
 
 
+def _step(optimizer: torch.optim.Optimizer, loss: Tensor, state: _State, progress: Progress | None,
+          plan: _Plan) -> None:
+    """Back-propagate ``loss``, take the optimizer step, count it and report it."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    state.step += 1
+    if progress:
+        progress("train", state.step, plan.total_steps)
+
+
 def _resume(
-    path: Path, model: Any, head: StandardizedHead, optimizer: torch.optim.Optimizer,
+    saved_checkpoint: tuple[dict[str, Tensor], dict[str, Any]], path: Path, model: Any,
+    head: StandardizedHead, optimizer: torch.optim.Optimizer,
     gpa: GaussianPromptAggregator | None, config: TrainConfig, fingerprint: str, init_digest: str,
     device: torch.device,
 ) -> _State:
-    """Load the checkpoint at ``path`` into the model, head, optimizer, aggregator and torch's RNG."""
-    tensors, saved = load_checkpoint(path)
+    """Load a checkpoint read from ``path`` into the model, head, optimizer, aggregator and torch's RNG."""
+    tensors, saved = saved_checkpoint
     _check_resumable(saved, config, fingerprint, init_digest, path)
     _restore(model, head, {k: tensors[k].to(device) for k in _snapshot(model, head)})
     optimizer_from_flat(optimizer, {k: v.to(device) for k, v in tensors.items()}, saved["optimizer"])
