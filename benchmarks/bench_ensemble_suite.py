@@ -125,6 +125,7 @@ def run_pair(target: str, seed: int, opts: dict[str, Any]) -> dict[str, Any]:
                 "alpha": None if r.alpha is None else [float(a) for a in r.alpha],
                 "learned_alpha": None if r.learned_alpha is None else [float(a) for a in r.learned_alpha],
                 "members": [] if r.built is None else [r.sources[i].ref for i in r.built.members],
+                "member_selection": None if r.built is None else r.built.details.get("member_selection"),
                 "forwards": r.forwards,
                 "start_score": r.composed_hscore,
                 "transferability": r.transferability,

@@ -55,12 +55,58 @@ class TestEnsembleComposition:
         assert r.train.kind == "prompt" and r.train.prompt.shape == sources[0].geometry.shape
 
 
+def _two_bit_world(n: int = 400, d: int = 8, seed: int = 0):
+    """A fake run: 4 classes = 2 bits; source 0 sees bit 0, source 1 bit 1, source 2 only noise."""
+    from types import SimpleNamespace
+
+    from promptkit.runs.members import MemberRule
+
+    g = torch.Generator().manual_seed(seed)
+    labels = {split: torch.randint(0, 4, (n,), generator=g) for split in ("train", "val")}
+    noise = {(i, split): torch.randn(n, d, generator=g) for i in range(3) for split in ("train", "val")}
+
+    def features(src, phase, split="train"):
+        y, f = labels[split], noise[(src.index, split)].clone()
+        if src.index < 2:
+            f[:, 0] += 4.0 * ((y >> src.index) & 1).float()  # one bit, clearly separable
+        return f, y
+
+    sources = tuple(SimpleNamespace(index=i, ref=f"src/{i}:1") for i in range(3))
+    return SimpleNamespace(sources=sources, features=features, splits=SimpleNamespace(num_classes=4),
+                           member_rule=MemberRule())
+
+
 class TestStack:
-    def test_same_members_as_the_mixture_with_a_head_over_all_their_features(self, world, rows):
+    def test_keeps_the_heaviest_sources_as_many_as_validation_prefers(self):
+        from promptkit.runs.compositions import choose_stack_members
+
+        run = _two_bit_world()
+        # source 1 is light (0.03, under the member rule's minimum) but has the bit source 0 lacks
+        members, weights, sel = choose_stack_members(run, torch.tensor([0.9, 0.03, 0.07]))
+        accs = {int(k): v for k, v in sel["val_acc_by_members"].items()}
+        assert sel["rule"] == "validation" and sorted(accs) == [1, 2, 3]
+        assert accs[1] < 0.6 and accs[3] > 0.9  # one bit alone is a coin flip between two classes
+        # heaviest first: 0, 2 (noise), 1 (the second bit): three needed
+        assert members == [0, 2, 1] and sel["members"] == 3
+        assert float(weights.sum()) == pytest.approx(1.0) and weights[0] == pytest.approx(0.9)
+
+    def test_a_useless_extra_source_is_left_out(self):
+        from promptkit.runs.compositions import choose_stack_members
+
+        members, _, sel = choose_stack_members(_two_bit_world(), torch.tensor([0.5, 0.3, 0.2]))
+        accs = {int(k): v for k, v in sel["val_acc_by_members"].items()}
+        assert accs[2] > 0.9 and members == [0, 1] and sel["members"] == 2  # noise never beats the two bits
+
+    def test_members_are_the_heaviest_k_chosen_on_validation_with_a_head_over_all_features(self, world, rows):
         _, _, sources = world
-        r, mix = rows["hgprompt+stack"], rows["hgprompt+ensemble"]
+        r = rows["hgprompt+stack"]
         k, d = len(r.built.members), sources[0].geometry.width
-        assert r.built.members == mix.built.members and r.forwards == k
+        sel = r.built.details["member_selection"]
+        accs = {int(n): v for n, v in sel["val_acc_by_members"].items()}
+        assert sorted(accs) == list(range(1, min(3, len(sources)) + 1))
+        assert sel["members"] == max(accs, key=lambda n: (accs[n], -n)) == k == r.forwards
+        order = sorted(range(len(r.alpha)), key=lambda i: (-float(r.alpha[i]), i))
+        assert r.built.members == order[:k]
         assert r.train.kind == "ensemble" and r.built.details["features"] == "stack"
         assert r.train.head_weight.shape == (r.train.num_classes, k * d)
         assert r.composed_hscore is not None and r.composed_hscore == r.composed_hscore  # scored, not NaN

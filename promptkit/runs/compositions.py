@@ -11,7 +11,8 @@ turns alpha and the sources into the model that tuning starts from (docs/method.
   carry the weight (:mod:`promptkit.runs.members`), their standardized features mixed by
   alpha, exactly what T(alpha) scores; member prompts and head are tuned jointly; k forwards
   per image, batched;
-- ``stack``: the same members, their standardized features side by side, each scaled by
+- ``stack``: the heaviest sources (how many: chosen on the validation images,
+  :func:`choose_stack_members`), their standardized features side by side, each scaled by
   sqrt(alpha_i), one head over all k d of them: the head weighs each member's dimensions on its own,
   and alpha acts as the head's prior (an L2 penalty of ``||W_i||^2 / alpha_i`` on member i's block,
   :class:`~promptkit.prompted_ensemble.PromptedEnsemble` with ``combine="stack"``); k forwards per
@@ -57,6 +58,7 @@ __all__ = [
     "Built",
     "CompositionSpec",
     "Variant",
+    "choose_stack_members",
     "compose_aligned",
     "compose_average",
     "compose_distill",
@@ -265,19 +267,25 @@ def compose_ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared:
 
 
 def compose_stack(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
-    """The same members, their standardized features side by side (scaled by sqrt alpha), one head (k forwards)."""
+    """The heaviest sources (how many: chosen on validation), features side by side, one head (k forwards)."""
     return _feature_ensemble(run, alpha, variant, prepared, combine="stack")
 
 
 def _feature_ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any, *, combine: str) -> Built:
     """A :class:`~promptkit.prompted_ensemble.PromptedEnsemble` of the members, their features combined by ``combine``.
 
-    The start score is T of the members' mixture for ``mix`` (what alpha maximized) and the
-    shrinkage H-score of the stacked features themselves for ``stack``.
+    ``mix`` keeps the members of the run's member rule; ``stack`` chooses how many of the
+    heaviest sources to keep on the validation images (:func:`choose_stack_members`). The start
+    score is T of the members' mixture for ``mix`` (what alpha maximized) and the shrinkage
+    H-score of the stacked features themselves for ``stack``.
     """
     from promptkit.prompted_ensemble import PromptedEnsemble
 
-    members, weights = _members(run, alpha)
+    selection: dict[str, Any] = {}
+    if combine == "stack":
+        members, weights, selection = choose_stack_members(run, alpha)
+    else:
+        members, weights = _members(run, alpha)
     feats, labels = _member_features(run, members)
     stats = [standardization(f.double()) for f in feats]
     model = PromptedEnsemble(run.backbone, torch.stack([run.sources[i].prompt.detach().float() for i in members]),
@@ -288,8 +296,53 @@ def _feature_ensemble(run: RunContext, alpha: Tensor, variant: Variant, prepared
         score = _member_score(prepared, members, weights, run.lam)
     else:
         score = _stacked_score(feats, stats, weights, labels)
+    details = {**_member_details(run, members, weights), "features": combine}
+    if selection:
+        details["member_selection"] = selection
     return Built(model=model, start_score=score, members=members, member_alpha=weights, forwards=len(members),
-                 details={**_member_details(run, members, weights), "features": combine})
+                 details=details)
+
+
+def choose_stack_members(run: RunContext, alpha: Tensor) -> tuple[list[int], Tensor, dict[str, Any]]:
+    """The ``stack`` members: the k heaviest sources, k in 1..max_members chosen on the validation images.
+
+    For each k, the head that tuning starts from (a probe on the k members' stacked train
+    features, its L2 chosen on validation) is scored by its validation accuracy; the best k wins,
+    the smaller on a tie (fewer forwards per image). Only the weights' order matters here, not
+    the member rule's cover or minimum weight: a light source can still add dimensions that
+    no heavier one has, and the validation images say whether it does.
+
+    Returns:
+        ``(indices, weights, selection)``: the chosen sources heaviest first, their renormalized
+        weights (sum 1, float64), and for the lineage the rule, each k's validation accuracy
+        and the chosen k.
+    """
+    from promptkit.prompted_ensemble import stack_features
+    from promptkit.runs.members import MemberRule
+    from promptkit.train.start import fit_probe
+
+    top, _ = choose_members(alpha, MemberRule(cover=1.0, max_members=run.member_rule.max_members, min_weight=0.0))
+    a = alpha.detach().to(torch.float64).cpu()
+    train, val = [], []
+    for i in top:
+        src = run.sources[i]
+        f_tr, y_tr = run.features(src, f"features {src.ref}")
+        f_va, y_va = run.features(src, f"features {src.ref}:val", split="val")
+        mean, std = standardization(f_tr.double())
+        train.append((f_tr.double() - mean) / std)
+        val.append((f_va.double() - mean) / std)
+    by_k: dict[int, float] = {}
+    for k in range(1, len(top) + 1):
+        w = a[top[:k]] / a[top[:k]].sum()
+        z_tr = stack_features(torch.stack(train[:k]), w).float()  # (N_train, k d)
+        z_va = stack_features(torch.stack(val[:k]), w).float()  # (N_val, k d)
+        probe, _ = fit_probe((z_tr, y_tr), (z_va, y_va), run.splits.num_classes, None, standardize=False)
+        by_k[k] = probe.accuracy(z_va, y_va)
+    best = max(by_k, key=lambda k: (by_k[k], -k))
+    chosen = top[:best]
+    weights = a[chosen] / a[chosen].sum()
+    return chosen, weights, {"rule": "validation", "val_acc_by_members": {str(k): v for k, v in by_k.items()},
+                             "members": best}
 
 
 def _stacked_score(feats: list[Tensor], stats: list[tuple[Tensor, Tensor]], weights: Tensor, labels: Tensor) -> float:
