@@ -39,6 +39,7 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "batch_block",
+    "block_of",
     "from_writer",
     "gather_rows",
     "init_from_env",
@@ -194,9 +195,13 @@ def batch_block(n_items: int, batch_size: int) -> range:
     """
     if not is_active():
         return range(n_items)
+    return block_of(n_items, batch_size, rank(), world_size())
+
+
+def block_of(n_items: int, batch_size: int, rank: int, world_size: int) -> range:
+    """Process ``rank``'s block of :func:`batch_block` among ``world_size`` processes."""
     n_batches = -(-n_items // batch_size)
-    w, r = world_size(), rank()
-    first, last = (r * n_batches) // w, ((r + 1) * n_batches) // w
+    first, last = (rank * n_batches) // world_size, ((rank + 1) * n_batches) // world_size
     return range(min(first * batch_size, n_items), min(last * batch_size, n_items))
 
 
