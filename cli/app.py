@@ -10,7 +10,7 @@ import typer
 
 from promptkit._version import __version__
 
-from . import cache_cmd, ensemble_cmd, hub_cmds, lineage_cmd, plugins_cmd, rank_cmd, registry_cmds
+from . import benchmark_cmd, cache_cmd, ensemble_cmd, hub_cmds, lineage_cmd, plugins_cmd, rank_cmd, registry_cmds
 from . import datasets as datasets_cmd
 from . import eval as eval_cmd
 from . import train as train_cmd
@@ -52,6 +52,7 @@ rank_cmd.register(app)
 ensemble_cmd.register(app)
 plugins_cmd.register(app)
 cache_cmd.register(app)
+benchmark_cmd.register(app)
 # Command groups added by later modules register here, one line each.
 
 

@@ -25,7 +25,7 @@ from .manifest import ENSEMBLE, Manifest
 from .store import Registry
 from .workflows import choose_backbone, source_refs
 
-__all__ = ["LeftOut", "SourcePlan", "plan_sources", "select_sources"]
+__all__ = ["LeftOut", "SourcePlan", "plan_sources", "select_sources", "sources_by_task"]
 
 
 @dataclass(frozen=True)
@@ -217,3 +217,30 @@ def _task_of(target: str) -> str:
         return get_dataset_entry(target).name
     except DatasetNotFoundError:  # a folder path: its name is the task
         return Path(target).name
+
+
+def sources_by_task(reg: Registry, tasks: Sequence[str], *, weights_sha256: str) -> dict[str, Any]:
+    """The latest stored prompt tuned on each of ``tasks`` for the backbone with these weights, loaded and verified.
+
+    For a benchmark that takes its source prompts from the registry (``promptkit benchmark
+    --sources registry``): a task without such a prompt is absent from the result (the
+    benchmark then tunes one). Ensembles and prompts tuned on other weights are not used.
+
+    Returns:
+        catalog name -> :class:`promptkit.rank.SourcePrompt`.
+    """
+    from promptkit.data.catalog import get_dataset_entry
+
+    from .workflows import load_sources
+
+    wanted = {get_dataset_entry(t).name: t for t in tasks}
+    chosen: dict[str, str] = {}
+    for entry in reg.list(all_versions=False):
+        m = entry.manifest
+        if m.kind == ENSEMBLE or m.task is None or m.backbone.weights_sha256 != weights_sha256:
+            continue
+        task = wanted.get(m.task)
+        if task is not None and task not in chosen:  # one per task: the first name in listing order
+            chosen[task] = m.ref
+    loaded = load_sources(reg, list(chosen.values()))
+    return {task: src for task, src in zip(chosen, loaded, strict=True)}

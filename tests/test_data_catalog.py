@@ -213,8 +213,9 @@ class TestRegisterGenerated:
 
     def test_names_that_read_as_paths_or_repeat_are_refused(self, scratch_names):
         generate, _ = _generator()
-        with pytest.raises(ValueError, match="path"):
-            register_generated("a/b", generate, group="t", description="d", num_classes=3)
+        for name in ("a/b/c", "./a", "a/", "~/a"):  # one family/ prefix is a name (vtab-1k/dtd); more reads as a path
+            with pytest.raises(ValueError, match="path"):
+                register_generated(name, generate, group="t", description="d", num_classes=3)
         get_dataset_entry("dtd")  # the built-in names are registered on first use of the catalog
         with pytest.raises(ValueError, match="already registered"):
             register_generated("dtd", generate, group="t", description="d", num_classes=3)
