@@ -43,12 +43,31 @@ def main(data: Path, out: Path, cache_dir: Path) -> None:
     # batch 47 of 48 images: slices of 24 and 23, then 1 and 0 (an empty slice on rank 1)
     config = TrainConfig(epochs=2, length=4, batch_size=47, lr=0.05, device="cpu", num_workers=0)
     result = train_prompt(bb, splits, config, checkpoint_dir=out.parent / "run", cache=cache)
+    resumed = _interrupted_then_resumed(bb, splits, config, out.parent / "stopped", cache)
     if distributed.is_writer():
         torch.save({"world": distributed.world_size(), "features": feats, "labels": labels,
                     "scores": [[(r.ref, r.scores) for r in res.rows] for res in ranked],
                     "alpha": hg.alpha, "prompt": result.prompt, "head": result.head_weight,
-                    "history": result.history, "metrics": result.metrics}, out)
+                    "history": result.history, "metrics": result.metrics, "resumed": resumed.prompt}, out)
     distributed.shutdown()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _interrupted_then_resumed(bb, splits, config, run_dir: Path, cache):
+    """A run stopped after epoch 1 on every process, then resumed from rank 0's checkpoint."""
+    from promptkit.train import train_prompt
+
+    def stop(record: dict[str, float]) -> None:
+        raise _Stop
+
+    try:
+        train_prompt(bb, splits, config, checkpoint_dir=run_dir, cache=cache, on_epoch=stop)
+    except _Stop:
+        pass
+    return train_prompt(bb, splits, config, checkpoint_dir=run_dir, resume=True, cache=cache)
 
 
 if __name__ == "__main__":

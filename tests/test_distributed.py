@@ -81,7 +81,7 @@ class TestShares:
 
 
 def test_two_processes_compute_what_one_does(colours, tmp_path):
-    """Features in order, rank scores (cache miss, then hit), HGPrompt weights and a 2-epoch tuning run."""
+    """Features in order, rank scores (cache miss, then hit), HGPrompt weights, a 2-epoch tuning run and resume."""
     worker = str(ROOT / "tests" / "distributed_worker.py")
     runs = {}
     for n in (1, 2):
@@ -108,6 +108,8 @@ def test_two_processes_compute_what_one_does(colours, tmp_path):
     assert {k: v for k, v in one["metrics"].items() if "acc" in k} == \
         {k: v for k, v in two["metrics"].items() if "acc" in k}
     assert sorted(p.name for p in (runs[2][0].parent / "run").iterdir()) == ["checkpoint.safetensors"]
+    # stopped after epoch 1 and resumed from rank 0's checkpoint: the uninterrupted run's prompt
+    assert torch.equal(one["resumed"], one["prompt"]) and torch.equal(two["resumed"], two["prompt"])
 
 
 def _train_args(colours: Path, registry: Path, name: str, *extra: str) -> list[str]:
