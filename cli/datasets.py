@@ -30,10 +30,11 @@ def datasets_command(
     root: DataRootOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List dataset names (VTAB datasets, embedded zoo tasks) and whether each is on disk.
+    """List dataset names (VTAB-1k, FGVC, VTAB archives, embedded zoo tasks), whether each is on disk and where.
 
-    Any image folder with train/<class>/... and test/<class>/... works too: pass its path as
-    --dataset to the commands that take one.
+    VTAB-1k's 19 tasks (vtab-1k/<task>) are read from ROOT/vtab-1k/<task>/ as NOAH, SSF and SPT distribute
+    them, FGVC's 5 (fgvc/<task>) from ROOT/fgvc/<folder>/ as VPT does. Any task folder works too: pass its
+    path as --dataset to the commands that take one.
     """
     from promptkit.data import dataset_root, download_dataset, list_datasets
 
@@ -53,6 +54,7 @@ def datasets_command(
             "num_classes": e.num_classes,
             "kind": e.kind,
             "present": e.is_present(base),
+            "path": None if e.kind == "generated" else str(e.location(base)),
             "downloadable": e.downloadable,
             "description": e.description,
             "layout": e.layout,
@@ -66,13 +68,16 @@ def datasets_command(
     from rich.table import Table
 
     table = Table(title=f"datasets (root: {base})", title_justify="left")
-    for column in ("name", "group", "classes", "on disk", "description"):
-        table.add_column(column, no_wrap=column != "description")
+    for column in ("name", "group", "classes", "on disk", "path (found, or where expected)"):
+        table.add_column(column, no_wrap=column == "name", overflow="fold")
     for row in rows:
-        present = "yes" if row["present"] else ("no: --download" if row["downloadable"] else "no")
-        table.add_row(row["name"], row["group"], str(row["num_classes"] or "?"), present, row["description"])
+        present = "yes" if row["present"] else ("missing: --download" if row["downloadable"] else "missing")
+        table.add_row(row["name"], row["group"], str(row["num_classes"] or "?"), present,
+                      row["path"] or "(generated)")
     out_console().print(table)
-    out_console().print("Any image folder (train/<class>/..., test/<class>/..., optional val/) works as a path.")
+    out_console().print("Any task folder works as a path too: split lists (train800.txt, val200.txt, "
+                        "train800val200.txt, test.txt, or train/val/test.txt), train/val/test.json, or class "
+                        "folders (train/<class>/..., test/<class>/...).", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

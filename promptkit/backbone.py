@@ -6,8 +6,10 @@ holds the timm name, the pretrained tag, and a SHA-256 over the weights actually
 
 Three ways to get weights, all ending in the same frozen, eval-mode model:
 
-- ``load_backbone("vit_base_patch16_224.augreg_in21k")``: timm downloads the pretrained
-  weights (the normal path for users with network);
+- ``load_backbone("vit_base_patch16_224.augreg_in21k")``: timm's pretrained weights, read
+  from the local Hugging Face cache when they are there (no network call), else downloaded;
+  with neither, a :class:`~promptkit.errors.WeightsError` within seconds
+  (:mod:`promptkit.hub_weights`);
 - ``load_backbone("vit_base_patch16_224", weights="vit.safetensors")``: a local file
   (``.safetensors``, or ``.pth``/``.bin``/``.pt`` read with ``torch.load(weights_only=True)``);
 - ``load_backbone("vit_tiny_patch16_224", pretrained=False)``: random init, for tests.
@@ -186,6 +188,12 @@ def load_backbone(
         _load_local_weights(model, Path(weights), name)
         tag, hub_id = None, None
     else:
+        if pretrained:  # cached weights load with no network call; none and no network fails in seconds
+            from promptkit.hub_weights import pretrained_weights_file
+
+            cached = pretrained_weights_file(name)
+            if cached is not None:
+                timm_kwargs["pretrained_cfg_overlay"] = {"file": str(cached), "source": ""}
         try:
             model = timm.create_model(name, pretrained=pretrained, **timm_kwargs)
         except OSError as e:  # huggingface_hub / urllib network and cache errors are all OSErrors

@@ -97,15 +97,15 @@ class DatasetEntry:
     def location(self, root: Path | None = None) -> Path:
         """Where the dataset's files are (or are expected): its folder among ``folders``, else the root."""
         base = dataset_root(root)
-        if not self.folders:
-            return base
+        if not self.folders:  # the top folder of the first needed file (dtd/, svhn/), else the root itself
+            return base / Path(self.files[0]).parts[0] if self.files and len(Path(self.files[0]).parts) > 1 else base
         return next((base / f for f in self.folders if (base / f).is_dir()), base / self.folders[0])
 
     def missing_file(self, root: Path | None = None) -> Path | None:
         """The first file the loader needs that is not there (``None``: present; generated tasks always are)."""
         if self.kind == "generated":
             return None
-        where = self.location(root)
+        where = self.location(root) if self.folders else dataset_root(root)
         return next((where / rel for rel in self.files if not (where / rel).exists()), None)
 
     def is_present(self, root: Path | None = None) -> bool:
