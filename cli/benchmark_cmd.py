@@ -67,6 +67,7 @@ def benchmark_command(
     """
     from promptkit.backbone import load_backbone
     from promptkit.benchmark import BenchmarkConfig, get_suite, run_benchmark
+    from promptkit.benchmark.run import check_tasks
     from promptkit.errors import UsageError
     from promptkit.features import FeatureCache
     from promptkit.train import TrainConfig
@@ -86,6 +87,7 @@ def benchmark_command(
     config = BenchmarkConfig(suite=chosen, tasks=names, seeds=seed_list, methods=tuple(_csv(methods)),
                              protocol=protocol, tune=tune, source_tune=tune.replace(epochs=source_epochs),
                              lam=lam, steps=steps, root=root)
+    check_tasks(config)  # a missing task or a bad list line stops here, before the backbone loads
     bb = load_backbone(backbone, weights=weights)
     given = _registry_sources(registry, names, bb) if sources == "registry" else {}
     folder = out if out is not None else Path("runs") / "benchmark" / chosen.name

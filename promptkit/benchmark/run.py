@@ -40,7 +40,7 @@ from promptkit.rank import SourcePrompt
 from promptkit.runs import MethodResult, compare, run_method
 from promptkit.train import TrainConfig, train_prompt
 
-__all__ = ["PROTOCOLS", "BenchmarkConfig", "BenchmarkResult", "run_benchmark"]
+__all__ = ["PROTOCOLS", "BenchmarkConfig", "BenchmarkResult", "check_tasks", "run_benchmark"]
 
 PROTOCOLS = ("paper", "select")
 OPTIONS_FILE = "benchmark.json"
@@ -105,6 +105,18 @@ class BenchmarkResult:
     ran: list[str] = field(default_factory=list)  # "<task> seed <s>" computed now
     resumed: list[str] = field(default_factory=list)  # found finished in <out>/runs
     tuned_sources: list[str] = field(default_factory=list)
+
+
+def check_tasks(config: BenchmarkConfig) -> None:
+    """Read every task's split lists (not its images) now, so that a missing task or a bad line stops the run
+    before hours of tuning start.
+
+    Raises:
+        DatasetNotFoundError: a task not under the root (the hint says where it is expected).
+        ListFileError: a bad line in a list, naming the file and line.
+    """
+    for dataset in config.tasks:
+        load_dataset(dataset, root=config.root)
 
 
 def _short(dataset: str) -> str:
@@ -238,8 +250,7 @@ def run_benchmark(
         DatasetNotFoundError, DatasetError: a task missing or unusable (before any tuning).
     """
     out = Path(out)
-    for dataset in config.tasks:  # every task must load before hours of tuning start
-        load_dataset(dataset, root=config.root)
+    check_tasks(config)
     _check_options(out, config.options(backbone))
     result = BenchmarkResult(table={}, markdown="", markdown_path=out / "table.md", json_path=out / "table.json")
     found = _sources(backbone, config, out, sources or {}, progress, result.tuned_sources)
