@@ -197,12 +197,10 @@ def load_backbone(
         try:
             model = timm.create_model(name, pretrained=pretrained, **timm_kwargs)
         except OSError as e:  # huggingface_hub / urllib network and cache errors are all OSErrors
-            raise WeightsError(
-                f"could not download pretrained weights for {name!r}: {e}",
-                model=name,
-                hint=f"without network, download the weights elsewhere and pass them with "
-                f"`--weights FILE` (load_backbone({name!r}, weights=FILE))",
-            ) from e
+            from promptkit.hub_weights import how_to_get_weights
+
+            raise WeightsError(f"could not download pretrained weights for {name!r}: {e}", model=name,
+                               hint=how_to_get_weights(name)) from e
         _require_vit(model, name)
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         tag = (cfg.get("tag") or tag or None) if pretrained else None

@@ -23,7 +23,14 @@ from urllib.parse import urlparse
 
 from promptkit.errors import WeightsError
 
-__all__ = ["HUB_CONNECT_TIMEOUT", "WEIGHT_FILES", "hub_cache_dir", "hub_offline", "pretrained_weights_file"]
+__all__ = [
+    "HUB_CONNECT_TIMEOUT",
+    "WEIGHT_FILES",
+    "how_to_get_weights",
+    "hub_cache_dir",
+    "hub_offline",
+    "pretrained_weights_file",
+]
 
 HUB_CONNECT_TIMEOUT = 3.0  # seconds to wait for the Hub's host before calling the machine offline
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm fetches from a timm/ repository, in order
@@ -66,7 +73,13 @@ def _reachable(timeout: float) -> bool:
         return False
 
 
-def _how_to_get(name: str, repo_id: str | None) -> str:
+def how_to_get_weights(name: str, repo_id: str | None = None) -> str:
+    """The hint for pretrained weights that cannot be had: ``--weights``, a copied cache, ``HF_HUB_OFFLINE``."""
+    if repo_id is None:
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(name)
+        repo_id = (getattr(cfg, "hf_hub_id", None) or "").partition("@")[0] or None if cfg is not None else None
     cache = hub_cache_dir()
     folder = f"{cache}/models--{repo_id.replace('/', '--')}" if repo_id else str(cache)
     return (f"pass a local weights file with --weights FILE (load_backbone({name!r}, weights=FILE)); or, on a "
@@ -98,10 +111,10 @@ def pretrained_weights_file(name: str, *, timeout: float = HUB_CONNECT_TIMEOUT) 
                 return found
     if hub_offline():
         raise WeightsError(f"pretrained weights for {name!r} are not in the Hugging Face cache ({hub_cache_dir()}) "
-                           "and HF_HUB_OFFLINE is set", model=name, hint=_how_to_get(name, repo))
+                           "and HF_HUB_OFFLINE is set", model=name, hint=how_to_get_weights(name, repo))
     if not _reachable(timeout):
         endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
         raise WeightsError(f"pretrained weights for {name!r} are not in the Hugging Face cache ({hub_cache_dir()}) "
                            f"and {endpoint} cannot be reached (no network?)", model=name,
-                           hint=_how_to_get(name, repo))
+                           hint=how_to_get_weights(name, repo))
     return None

@@ -109,6 +109,8 @@ class TestLoadBackbone:
             raise AssertionError("unexpected call")
 
         monkeypatch.setattr(timm, "create_model", offline)
+        # the Hub answers a connection (promptkit.hub_weights lets timm try), then the download fails
+        monkeypatch.setattr("promptkit.hub_weights.pretrained_weights_file", lambda name: None)
         with pytest.raises(WeightsError, match="could not download") as info:
             load_backbone("vit_base_patch16_224.augreg_in21k")
         assert "--weights" in info.value.hint
