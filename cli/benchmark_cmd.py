@@ -83,7 +83,8 @@ def benchmark_command(
     names = tuple(chosen.task(t).dataset for t in _csv(tasks)) if tasks else tuple(t.dataset for t in chosen.tasks)
     tune = TrainConfig(mode=mode, length=length, optimizer="adamw", lr=lr, head_lr=head_lr,  # type: ignore[arg-type]
                        epochs=epochs, batch_size=batch_size, probe_l2=probe_l2, device=device,
-                       precision=precision, num_workers=num_workers)  # type: ignore[arg-type]
+                       precision=precision, num_workers=num_workers,  # type: ignore[arg-type]
+                       baseline_probe=False)  # the table reports the methods only: no frozen-feature probe per run
     config = BenchmarkConfig(suite=chosen, tasks=names, seeds=seed_list, methods=tuple(_csv(methods)),
                              protocol=protocol, tune=tune, source_tune=tune.replace(epochs=source_epochs),
                              lam=lam, steps=steps, root=root)
