@@ -14,7 +14,8 @@ How a README line becomes a command:
 
 Skipped, each by a rule in ``SKIP`` naming why: ``make`` targets (the demo, the suite itself, the
 2-hour zoo build), the Hugging Face Hub (``push``/``pull``; tests/test_hub_cmds.py runs them
-against an emulator) and the VTAB datasets that need a download (``dtd``, ...). Long examples
+against an emulator), the VTAB datasets that need a download (``dtd``, ...) and ``torchrun``
+launches on several GPUs or machines (tests/test_distributed.py runs torchrun on the CPU). Long examples
 (training, ranking or ensembling on a zoo task; the training snippet) are marked slow
 (``make test-slow``) and run with short settings (``SHORT``).
 """
@@ -44,6 +45,7 @@ SKIP = [
     (r"^make\b", "a make target: the demo, the test suite itself or the 2-hour zoo build"),
     (r"^promptkit (push|pull)\b", "needs the Hugging Face Hub (tests/test_hub_cmds.py runs it on an emulator)"),
     (r"--(dataset|target) (dtd|svhn|cifar100|eurosat)\b", "needs a VTAB dataset downloaded from the network"),
+    (r"^torchrun\b", "several GPUs or machines (tests/test_distributed.py runs torchrun on the CPU)"),
 ]
 # long on 2 CPU cores: marked slow, run with short settings
 SLOW = [r"^promptkit (rank|ensemble|train)\b.*--(target|dataset) zoo-", r"\btrain_prompt\("]
