@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from promptkit import distributed
 from promptkit.backbone import Backbone
 from promptkit.errors import UsageError
 from promptkit.features import FeatureCache, extract_features
@@ -90,9 +91,15 @@ def start_model(
     spec = init_spec(config.init)
     if progress:
         progress("init", 0, 1)
-    images = sample_images(splits.train, config.init_images, seed=config.seed) if spec.needs_images else None
-    prompt0 = init_prompt(config.init, backbone=backbone, geometry=geometry, images=images, seed=config.seed,
-                          source=init_source, batch_size=config.eval_batch_size or config.batch_size)
+
+    def make() -> Tensor:
+        images = sample_images(splits.train, config.init_images, seed=config.seed) if spec.needs_images else None
+        return init_prompt(config.init, backbone=backbone, geometry=geometry, images=images, seed=config.seed,
+                           source=init_source, batch_size=config.eval_batch_size or config.batch_size)
+
+    # under torchrun rank 0 makes the initial prompt and sends it: every process starts from the same
+    # tokens even where a data-derived init is not bit-reproducible across devices
+    prompt0 = distributed.from_writer(lambda: make().cpu()) if distributed.is_active() else make()
     if progress:
         progress("init", 1, 1)
     return PromptedViT(backbone, prompt0, mode=config.mode)
