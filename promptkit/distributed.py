@@ -154,8 +154,13 @@ def init_from_env(device: str | torch.device = "auto", *, timeout_s: float | Non
                              hint="set --nproc_per_node to at most the number of GPUs")
         torch.cuda.set_device(local_rank())
         backend = "nccl"
-    if timeout_s is None and os.environ.get("PROMPTKIT_DIST_TIMEOUT"):
-        timeout_s = float(os.environ["PROMPTKIT_DIST_TIMEOUT"])
+    if timeout_s is None and os.environ.get("PROMPTKIT_DIST_TIMEOUT", "").strip():
+        text = os.environ["PROMPTKIT_DIST_TIMEOUT"]
+        try:
+            timeout_s = float(text)
+        except ValueError:
+            raise UsageError(f"PROMPTKIT_DIST_TIMEOUT={text!r} is not a number of seconds",
+                             hint="e.g. PROMPTKIT_DIST_TIMEOUT=600, or unset it for torch's default") from None
     kwargs: dict[str, Any] = {} if timeout_s is None else {"timeout": timedelta(seconds=timeout_s)}
     dist.init_process_group(backend, **kwargs)
     return True
