@@ -46,6 +46,8 @@ SKIP = [
     (r"^promptkit (push|pull)\b", "needs the Hugging Face Hub (tests/test_hub_cmds.py runs it on an emulator)"),
     (r"--(dataset|target) (dtd|svhn|cifar100|eurosat)\b", "needs a VTAB dataset downloaded from the network"),
     (r"^torchrun\b", "several GPUs or machines (tests/test_distributed.py runs torchrun on the CPU)"),
+    (r"^promptkit benchmark\b", "the paper's protocol on the VTAB-1k download, hours on a GPU "
+                                 "(tests/test_benchmark.py runs it on the fixtures)"),
 ]
 # long on 2 CPU cores: marked slow, run with short settings
 SLOW = [r"^promptkit (rank|ensemble|train)\b.*--(target|dataset) zoo-", r"\btrain_prompt\("]
