@@ -78,9 +78,25 @@ def _run(out: Path, *extra: str):
                                "--methods", "best-single", "--out", str(out), *SHORT, *extra])
 
 
+def _registry_with_eurosat(root: Path) -> Path:
+    """A registry holding one prompt tuned (here: made up) on vtab-1k/eurosat for zoo-vit, deep, 2 tokens."""
+    import torch
+    from promptkit.registry import AssetSpec, Registry
+
+    from promptkit.backbone import load_backbone
+
+    bb = load_backbone("zoo-vit")
+    prompt = 0.02 * torch.randn(bb.depth, 2, bb.embed_dim, generator=torch.Generator().manual_seed(0))
+    Registry(root, builtin=False).add("me/eurosat-src", {"prompt": prompt},
+                                      AssetSpec(backbone=bb.identity, geometry=bb.geometry("deep", 2),
+                                                task="vtab-1k/eurosat"))
+    return root
+
+
 def test_end_to_end_on_the_fixtures_and_resume(tmp_path):
     out = tmp_path / "run"
-    first = _run(out)
+    stored = ["--sources", "registry", "--registry", str(_registry_with_eurosat(tmp_path / "reg"))]
+    first = _run(out, *stored)
     assert first.exit_code == 0, first.output
     assert ("| method | CIFAR-100 | EuroSAT | Clevr-Count | Natural mean | Specialized mean | Structured mean "
             "| Average |") in first.stdout
@@ -88,25 +104,26 @@ def test_end_to_end_on_the_fixtures_and_resume(tmp_path):
         assert f"{task} seed 0" in first.stderr  # progress per task, on stderr
         record = json.loads((out / "runs" / f"{task}-s0.json").read_text())
         assert record["protocol"] == "paper" and len(record["sources"]) == 2  # the other two tasks' prompts
+        assert ("me/eurosat-src:1" in record["sources"]) == (task != "eurosat")  # eurosat's from the registry
         assert all(m["final_epochs"] >= 1 for m in record["methods"].values())
-        assert (out / "sources" / f"{task}.safetensors").is_file()
+        assert (out / "sources" / f"{task}.safetensors").is_file() == (task != "eurosat")  # the others tuned
     table = json.loads((out / "table.json").read_text())
     assert set(table["rows"]) == {"best-single"}
     row = table["rows"]["best-single"]
     assert set(row["cells"]) == {"vtab-1k/cifar100", "vtab-1k/eurosat", "vtab-1k/clevr_count"}
     assert all(0 <= v <= 100 for v in row["groups"].values()) and row["average"] is not None
     assert (out / "table.md").read_text().strip() in first.stdout
-    assert "3 (task, seed) runs computed, 0 resumed" in first.stderr and "3 source prompts tuned" in first.stderr
+    assert "3 (task, seed) runs computed, 0 resumed" in first.stderr and "2 source prompts tuned" in first.stderr
 
     (out / "runs" / "eurosat-s0.json").unlink()  # as if killed while eurosat ran
-    again = _run(out, "--json")
+    again = _run(out, "--json", *stored)
     assert again.exit_code == 0, again.output
     report = json.loads(again.stdout)
     assert report["ran"] == ["eurosat seed 0"] and report["resumed"] == ["cifar100 seed 0", "clevr_count seed 0"]
     assert report["tuned_sources"] == []  # the saved source prompts are reused
     assert report["table"]["rows"]["best-single"]["cells"].keys() == table["rows"]["best-single"]["cells"].keys()
 
-    other = _run(out, "--epochs", "2")
+    other = _run(out, "--epochs", "2", *stored)
     assert other.exit_code == 2
     assert "holds a benchmark run with other options (tune differ)" in other.output
 

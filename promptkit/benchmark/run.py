@@ -190,11 +190,15 @@ def _sources(backbone: Backbone, config: BenchmarkConfig, out: Path, given: Mapp
 
 def _final(result: MethodResult, target: str, backbone: Backbone, sources: Sequence[SourcePrompt],
            config: BenchmarkConfig, seed: int, cache: FeatureCache | None, progress: Progress | None) -> MethodResult:
-    """The same method again on train800val200, with the epochs and head l2 chosen on val200."""
+    """The same method again on train800val200, with the epochs and head l2 chosen on val200.
+
+    The schedule (warm-up, cosine) is fitted to the chosen number of epochs, and the last epoch is
+    reported: val200 is part of the training data now, so it cannot choose any more.
+    """
     splits = load_dataset(target, root=config.root, transform=transform_for(backbone.data_config), stage="final")
     chosen = result.train.metrics
     tune = config.tune.replace(seed=seed, epochs=max(1, int(chosen.get("best_epoch", config.tune.epochs))),
-                               keep="last", probe_l2=chosen.get("head_probe_l2"), warmup_epochs=0)
+                               keep="last", probe_l2=chosen.get("head_probe_l2"))
     return run_method(result.variant or result.method, backbone, sources, splits, lam=config.lam, steps=config.steps,
                       tune=tune, cache=cache, spot_epochs=config.spot_epochs, progress=progress)
 
