@@ -216,6 +216,46 @@ def test_a_killed_rank_ends_every_rank_non_zero_and_nothing_is_stored(colours, t
         assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def _child_with_rank(parent: int, rank: int) -> int | None:
+    """The pid of ``parent``'s child process whose environment says ``RANK=rank`` (Linux /proc)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and f"RANK={rank}".encode() in env:
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through /proc")
+def test_under_torchrun_a_killed_rank_fails_the_launch(colours, tmp_path):
+    registry = tmp_path / "reg"
+    launch = subprocess.Popen(_torchrun("-m", "promptkit", *_train_args(colours, registry, "me/k", "--epochs", "400")),
+                              env=_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("epoch 2/400"):
+            line = launch.stderr.readline()
+            assert line, "the run ended before its second epoch"
+        pid = _child_with_rank(launch.pid, 1)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        rest = launch.communicate(timeout=120)[1]
+    finally:
+        if launch.poll() is None:
+            launch.kill()
+    assert launch.returncode != 0
+    assert "nothing was stored" in rest or "Signal 9" in rest or "SIGKILL" in rest, rest[-3000:]
+    assert not (registry / "assets" / "me" / "k").exists()
+    if registry.exists():
+        _verified(registry, _env(tmp_path / "home"))
+
+
 @pytest.mark.slow
 def test_an_error_on_every_rank_is_reported_once(colours, tmp_path):
     proc = subprocess.run(_torchrun("-m", "promptkit", "train", "--dataset", str(tmp_path / "nowhere"),
