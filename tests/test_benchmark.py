@@ -2,8 +2,8 @@
 
 The end-to-end runs use the embedded zoo's backbone (zoo-vit) on the committed VTAB-1k fixtures
 (tests/fixtures/vtab-1k: cifar, eurosat, clevr_count -- one task per group -- and dtd), with short
-settings. The default test takes about 15 s on one core; the slow one (every default method, two
-seeds, a SIGKILL mid-run and the resume) about 2 minutes (README, "Reproducing the paper's VTAB-1k table").
+settings. The default test takes 8 to 16 s on one core; the slow one (every default method, two
+seeds, a SIGKILL mid-run and the resume) 100 to 135 s (README, "Reproducing the paper's VTAB-1k table").
 """
 
 from __future__ import annotations
