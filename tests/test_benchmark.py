@@ -133,6 +133,9 @@ def test_bad_options_fail_before_any_work(tmp_path):
     assert one.exit_code == 2 and "the leave-one-out protocol needs at least 2" in one.output
     missing = runner.invoke(app, ["benchmark", "--tasks", "dtd,kitti", "--out", str(tmp_path / "o"), *SHORT])
     assert missing.exit_code == 3 and "vtab-1k/kitti/train800.txt does not exist" in missing.output
+    precision = runner.invoke(app, ["benchmark", "--tasks", "dtd,eurosat", "--out", str(tmp_path / "o"), *SHORT,
+                                    "--precision", "fp16"])
+    assert precision.exit_code == 2 and "precision='fp16'" in precision.output
     assert not (tmp_path / "o").exists()
 
 
