@@ -73,6 +73,14 @@ class TestTable:
         assert second.startswith("| b | 10.0 | 10.0 | 10.0 |")
 
 
+def test_the_fgvc_table_has_one_group_and_the_average():
+    records = [{"target": "fgvc/stanford_dogs", "seed": 0, "methods": {"m": {"test_acc": 0.8}}},
+               {"target": "fgvc/cub", "seed": 0, "methods": {"m": {"test_acc": 0.6}}}]
+    lines = table_markdown(build_table(get_suite("fgvc"), records, ["m"])).splitlines()
+    assert lines[0] == "| method | CUB-200-2011 | Stanford Dogs | Average |"
+    assert lines[2] == "| m | 60.0 | 80.0 | 70.0 |"
+
+
 def _run(out: Path, *extra: str):
     return runner.invoke(app, ["benchmark", "vtab-1k", "--tasks", "cifar,eurosat,clevr_count", "--seeds", "0",
                                "--methods", "best-single", "--out", str(out), *SHORT, *extra])
@@ -122,6 +130,11 @@ def test_end_to_end_on_the_fixtures_and_resume(tmp_path):
     assert report["ran"] == ["eurosat seed 0"] and report["resumed"] == ["cifar100 seed 0", "clevr_count seed 0"]
     assert report["tuned_sources"] == []  # the saved source prompts are reused
     assert report["table"]["rows"]["best-single"]["cells"].keys() == table["rows"]["best-single"]["cells"].keys()
+
+    longer = _run(out, "--length", "3", *stored)  # the stored eurosat prompt has 2 tokens per layer
+    assert longer.exit_code == 1
+    assert "prompt geometry of me/eurosat-src:1 (the source for vtab-1k/eurosat) mismatch" in longer.output
+    assert "deep x 3" in longer.output and "--length 2" in longer.output
 
     other = _run(out, "--epochs", "2", *stored)
     assert other.exit_code == 2

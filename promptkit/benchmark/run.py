@@ -33,7 +33,7 @@ from promptkit.backbone import Backbone
 from promptkit.benchmark.suites import Suite
 from promptkit.benchmark.table import build_table, table_markdown
 from promptkit.data import load_dataset, transform_for
-from promptkit.errors import UsageError
+from promptkit.errors import IncompatibleError, UsageError
 from promptkit.features import FeatureCache
 from promptkit.progress import Progress, prefixed
 from promptkit.rank import SourcePrompt
@@ -170,6 +170,21 @@ def _tune_source(backbone: Backbone, dataset: str, config: BenchmarkConfig, path
                         geometry=result.geometry, task=dataset)
 
 
+def _check_given(given: Mapping[str, SourcePrompt], config: BenchmarkConfig, backbone: Backbone) -> None:
+    """Given sources must have the geometry the tuned ones will have, and this backbone's weights."""
+    mode, length = config.source_tune.mode, config.source_tune.length
+    for dataset, src in given.items():
+        if src.identity.weights_sha256 != backbone.identity.weights_sha256:
+            raise IncompatibleError(f"backbone weights of {src.ref} (the source for {dataset})",
+                                    backbone.identity.short(), src.identity.short(),
+                                    hint="give sources tuned on this backbone, or --sources tune")
+        if (src.geometry.mode, src.geometry.length) != (mode, length):
+            raise IncompatibleError(f"prompt geometry of {src.ref} (the source for {dataset})",
+                                    f"{mode} x {length}", f"{src.geometry.mode} x {src.geometry.length}",
+                                    hint=f"tune with --mode {src.geometry.mode} --length {src.geometry.length}, "
+                                         "or --sources tune")
+
+
 def _sources(backbone: Backbone, config: BenchmarkConfig, out: Path, given: Mapping[str, SourcePrompt],
              progress: Progress | None, tuned: list[str]) -> dict[str, SourcePrompt]:
     found: dict[str, SourcePrompt] = {}
@@ -251,10 +266,12 @@ def run_benchmark(
 
     Raises:
         UsageError: bad options, or an ``out`` folder of a run with other options.
+        IncompatibleError: a given source of another backbone or another geometry than the tuned ones.
         DatasetNotFoundError, DatasetError: a task missing or unusable (before any tuning).
     """
     out = Path(out)
     check_tasks(config)
+    _check_given(sources or {}, config, backbone)
     _check_options(out, config.options(backbone))
     result = BenchmarkResult(table={}, markdown="", markdown_path=out / "table.md", json_path=out / "table.json")
     found = _sources(backbone, config, out, sources or {}, progress, result.tuned_sources)
