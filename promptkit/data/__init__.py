@@ -1,8 +1,10 @@
 """Datasets for prompt tuning and transfer: a catalog of names, image folders, VTAB-1k splits.
 
-- :func:`load_dataset` turns a catalog name (``dtd``, ``svhn``, ``cifar100``, ``eurosat``,
-  the embedded zoo's tasks) or an image-folder path into :class:`Splits` (train / val / test
-  with fingerprints); :func:`list_datasets` lists the catalog.
+- :func:`load_dataset` turns a catalog name (VTAB-1k's ``vtab-1k/<task>`` and FGVC's
+  ``fgvc/<task>`` as released, the VTAB archives ``dtd``, ``svhn``, ``cifar100``, ``eurosat``,
+  the embedded zoo's tasks) or a task-folder path (class folders, split lists, JSON splits) into
+  :class:`Splits` (train / val / test with fingerprints; ``stage="final"`` trains on train and
+  val together); :func:`list_datasets` lists the catalog.
 - :func:`transform_for` gives a backbone's pretrained preprocessing.
 - :func:`make_loader` builds a device-aware, deterministically shuffled DataLoader.
 """
