@@ -237,23 +237,30 @@ def gather_rows(rows: Tensor) -> Tensor:
 def from_writer(compute: Callable[[], T]) -> T:
     """``compute()`` run by rank 0 alone and its value sent to every process.
 
-    A :class:`~promptkit.errors.PromptkitError` raised by ``compute`` on rank 0 is raised on every
-    process, so that all of them stop alike. Without a process group, ``compute()`` itself.
+    A :class:`~promptkit.errors.PromptkitError` raised by ``compute`` on rank 0 is raised there, and
+    on the other processes as a :class:`~promptkit.errors.PromptkitError` with its message, hint and
+    exit code, so that all of them stop alike. Without a process group, ``compute()`` itself.
     """
     import torch.distributed as dist
 
     if not is_active():
         return compute()
     box: list[Any] = [None]
+    failure: PromptkitError | None = None
     if is_writer():
         try:
             box[0] = ("ok", compute())
         except PromptkitError as err:
-            box[0] = ("error", err)
+            failure = err  # sent as plain values: not every error class rebuilds from its pickled args
+            box[0] = ("error", (err.message, err.hint, err.exit_code))
     dist.broadcast_object_list(box, src=0)  # under NCCL through the current GPU (set by init_from_env)
     kind, value = box[0]
     if kind == "error":
-        raise value
+        if failure is not None:
+            raise failure
+        relayed = PromptkitError(value[0], hint=value[1])
+        relayed.exit_code = value[2]
+        raise relayed
     return value
 
 

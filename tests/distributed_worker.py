@@ -44,6 +44,7 @@ def main(data: Path, out: Path, cache_dir: Path) -> None:
     config = TrainConfig(epochs=2, length=4, batch_size=47, lr=0.05, device="cpu", num_workers=0)
     result = train_prompt(bb, splits, config, checkpoint_dir=out.parent / "run", cache=cache)
     resumed = _interrupted_then_resumed(bb, splits, config, out.parent / "stopped", cache)
+    _refused_resume(bb, splits, config, out.parent, cache)
     if distributed.is_writer():
         torch.save({"world": distributed.world_size(), "features": feats, "labels": labels,
                     "scores": [[(r.ref, r.scores) for r in res.rows] for res in ranked],
@@ -68,6 +69,24 @@ def _interrupted_then_resumed(bb, splits, config, run_dir: Path, cache):
     except _Stop:
         pass
     return train_prompt(bb, splits, config, checkpoint_dir=run_dir, resume=True, cache=cache)
+
+
+def _refused_resume(bb, splits, config, folder: Path, cache) -> None:
+    """Resume from an unreadable checkpoint (only rank 0 reads it): every process records the error it raised."""
+    import json
+
+    from promptkit import distributed
+    from promptkit.errors import PromptkitError
+    from promptkit.train import train_prompt
+
+    if distributed.is_writer():
+        (folder / "broken").mkdir()
+        (folder / "broken" / "checkpoint.safetensors").write_bytes(b"not a checkpoint")
+    try:
+        train_prompt(bb, splits, config, checkpoint_dir=folder / "broken", resume=True, cache=cache)
+    except PromptkitError as err:
+        record = {"message": err.message, "hint": err.hint, "exit_code": err.exit_code}
+        (folder / f"error-rank{distributed.rank()}.json").write_text(json.dumps(record))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def _torchrun(*args: str, nproc: int = 2) -> list[str]:
-    return [TORCHRUN, "--nproc_per_node", str(nproc), "--master_port", str(_port()), *args]
+    return [TORCHRUN, "--standalone", "--nproc_per_node", str(nproc), *args]  # standalone: a free port of its own
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,9 @@ def test_two_processes_compute_what_one_does(colours, tmp_path):
     assert {k: v for k, v in one["metrics"].items() if "acc" in k} == \
         {k: v for k, v in two["metrics"].items() if "acc" in k}
     assert sorted(p.name for p in (runs[2][0].parent / "run").iterdir()) == ["checkpoint.safetensors"]
+    # an unreadable checkpoint, read by rank 0 alone, stops both processes with its error and exit code
+    errors = [json.loads((runs[2][0].parent / f"error-rank{r}.json").read_text()) for r in (0, 1)]
+    assert errors[0] == errors[1] and errors[0]["exit_code"] == 4 and "cannot read" in errors[0]["message"]
     # stopped after epoch 1 and resumed from rank 0's checkpoint: the uninterrupted run's prompt
     assert torch.equal(one["resumed"], one["prompt"]) and torch.equal(two["resumed"], two["prompt"])
 
