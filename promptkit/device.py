@@ -50,7 +50,8 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     if match:
         if not torch.cuda.is_available():
             raise UsageError(f"device {text!r} requested but CUDA is not available", hint=_available_hint())
-        index = int(match.group(1) or 0)
+        # a bare "cuda" is the current GPU: 0 unless set (under torchrun, each process's LOCAL_RANK)
+        index = int(match.group(1)) if match.group(1) else torch.cuda.current_device()
         if index >= torch.cuda.device_count():
             raise UsageError(f"device {text!r} does not exist: {torch.cuda.device_count()} CUDA device(s)",
                              hint=_available_hint())
