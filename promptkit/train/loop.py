@@ -246,13 +246,12 @@ def _shard_batches(
                                rank=distributed.rank(), world_size=distributed.world_size())
     local = list(shards)
     loader = iter(DataLoader(_Indexed(train_set), batch_sampler=[b for b in local if b], **loader_opts))
-    image = train_set[0][0]
     for batch, whole in zip(local, shards.global_batches()):
         if batch:
             x, y, idx = next(loader)
-        else:
+        else:  # no image of a short last batch: one stand-in image whose loss counts zero (no empty kernels)
             none = torch.zeros(0, dtype=torch.int64)
-            x, y, idx = image.new_zeros((0, *image.shape)), none, none
+            x, y, idx = train_set[0][0][None], none, none
         yield x, y, idx, len(whole)
 
 
@@ -287,7 +286,7 @@ def _train_epoch(
             logits = head(feats.float())
         else:
             feats, logits = ddp(x)
-            if not len(y):  # no image of a short last batch: a zero gradient, still part of the step
+            if not len(y):  # a stand-in image: a zero gradient, still part of the step (DDP needs every process)
                 _step(optimizer, logits.sum() * 0.0, state, progress, plan)
                 continue
         loss = F.cross_entropy(logits, y)

@@ -6,8 +6,9 @@ the order and the global batches are the same -- every process draws the same pe
 the same seed, so nothing is sent -- and process ``r`` takes the ``r``-th of ``W`` contiguous
 slices of each global batch. The global batch size is the configured one: per-process batches
 hold ``batch_size // W`` images, and when ``W`` does not divide a batch the first
-``batch_size % W`` processes take one image more (a short last batch is split the same way,
-which can leave a process with none).
+``batch_size % W`` processes take one image more (a short last batch is split the same way; a
+process left with none runs one stand-in image whose loss counts zero, since every process must
+take part in every optimizer step).
 
 Gradients stay those of the whole global batch: each process weighs its mean loss by its share of
 the batch (:func:`share_weight`) before DistributedDataParallel averages over processes.
