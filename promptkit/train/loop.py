@@ -20,6 +20,11 @@ Determinism: the only randomness is the init generator, the per-epoch shuffling 
 (seeded from ``(seed, epoch)``) and torch's global RNG (seeded, and saved in checkpoints, for
 random transforms); on the CPU the same seed gives bit-identical prompts, and a resumed run
 ends with the same prompt as an uninterrupted one.
+
+Under torchrun (:mod:`promptkit.distributed`) the same run is split over processes: each takes its
+slice of every global batch (:mod:`promptkit.train.sampler`) under DistributedDataParallel, the
+feature passes are sharded and gathered in order, and rank 0 alone reads and writes the checkpoint;
+the prompt matches the single-process one up to the order of float additions.
 """
 
 from __future__ import annotations
