@@ -65,6 +65,12 @@ class TestBadLines:
         err = _load_error(task)
         assert (err.line, err.problem) == (1, "label 3 is out of range (expected 0..2)")
 
+    def test_label_skipping_classes_in_a_folder_by_path(self, task):
+        _edit(task / "train800.txt", 2, "images/train/00_1.jpg 99")  # a typo: train and val hold 0..2
+        err = _load_error(task)
+        assert (err.file, err.line) == (str(task / "train800.txt"), 2)
+        assert err.problem.startswith("label 99 is out of range: no train or val line has class 3")
+
     def test_negative_label(self, task):
         _edit(task / "train800.txt", 1, "images/train/00_0.jpg -1")
         assert "label -1 is out of range" in str(_load_error(task))

@@ -86,6 +86,8 @@ def load_list_folder(
         raise DatasetError(f"no split lists in {folder}", path=str(folder), hint=f"expected {LIST_LAYOUT}")
     train = read_list_split(lists["train"], folder, num_classes=num_classes)
     val = read_list_split(lists["val"], folder, num_classes=num_classes)
+    if num_classes is None:
+        _check_labels_contiguous(train, val, lists)
     count = num_classes if num_classes is not None else max(train.labels + val.labels) + 1
     if count < 2:
         raise DatasetError(f"{folder}: the training and validation lists hold {count} class(es); "
@@ -97,6 +99,27 @@ def load_list_folder(
         _verify(parts, progress)
     return SplitSource(train=parts[0], val=parts[1], test=parts[2], class_names=[str(i) for i in range(count)],
                        protocol="given", trainval=None if trainval is None else _dataset(folder, trainval))
+
+
+def _check_labels_contiguous(train: ListedSplit, val: ListedSplit, lists: dict[str, Path]) -> None:
+    """Labels of a folder by path (no declared class count) must be 0..C-1 with none skipped.
+
+    A skipped class is most often a mistyped label (``99`` for ``9``): name its first line.
+
+    Raises:
+        ListFileError: at the first line whose label lies above a class no train or val line uses.
+    """
+    present = set(train.labels) | set(val.labels)
+    missing = next(c for c in range(len(present) + 1) if c not in present)  # the smallest unused class
+    if missing >= max(present, default=-1):
+        return
+    for split, listed in (("train", train), ("val", val)):
+        for label, line in zip(listed.labels, listed.lines, strict=True):
+            if label > missing:
+                raise ListFileError(str(lists[split]), line,
+                                    f"label {label} is out of range: no train or val line has class {missing}, so "
+                                    f"the labels are not 0..C-1",
+                                    hint="labels are class indices 0..C-1; check this line for a typo")
 
 
 def find_json_lists(folder: Path) -> dict[str, Path] | None:
