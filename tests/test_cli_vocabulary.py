@@ -156,3 +156,17 @@ def test_rank_and_ensemble_take_num_workers(tmp_path, command):
     result = runner.invoke(app, [command, "-d", "zoo-digits", "--num-workers", "-1", "--registry",
                                  str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and "num_workers" in result.stderr.replace("-", "_")
+
+
+def test_train_and_ensemble_share_the_tuning_defaults_of_train_config():
+    import typer.main
+
+    from promptkit.train import TrainConfig
+
+    group = typer.main.get_command(app)
+    defaults = {name: {p.name: p.default for p in group.commands[name].params} for name in ("train", "ensemble")}
+    c = TrainConfig()
+    for name, d in defaults.items():
+        assert (d["optimizer"], d["lr"], d["head_lr"], d["batch_size"]) == (c.optimizer, c.lr, c.head_lr,
+                                                                          c.batch_size), name
+    assert defaults["train"]["epochs"] == c.epochs and defaults["ensemble"]["epochs"] == 2  # the job's budget

@@ -11,11 +11,13 @@ from promptkit.train import RUNTIME_FIELDS, TrainConfig
 
 
 class TestTrainConfig:
-    def test_vpt_defaults(self):
+    def test_defaults_are_the_commands_defaults(self):
         c = TrainConfig()
-        assert (c.optimizer, c.lr, c.momentum, c.weight_decay, c.batch_size, c.epochs) == ("sgd", 0.01, 0.9, 1e-4,
-                                                                                             128, 100)
-        assert c.effective_warmup_epochs == 10 and c.effective_head_lr == 0.01
+        assert (c.optimizer, c.lr, c.momentum, c.weight_decay, c.batch_size, c.epochs) == ("adamw", 0.01, 0.9, 1e-4,
+                                                                                             64, 100)
+        assert c.effective_warmup_epochs == 10 and c.effective_head_lr == 0.001
+        vpt = TrainConfig(optimizer="sgd", head_lr=None, batch_size=128)  # VPT's published recipe
+        assert vpt.effective_head_lr == vpt.lr == 0.01
         assert c.keep == "best" and not c.self_reg and not c.gpa
 
     def test_json_round_trip(self):

@@ -1,8 +1,11 @@
 """The full configuration of one prompt-tuning run, as a JSON-serialisable dataclass.
 
-Defaults follow the official VPT recipe (Jia et al., ECCV 2022; docs/method.md#vpt) where it
-applies -- SGD with momentum 0.9, base lr 0.01, weight decay 1e-4, batch 128, 100 epochs,
-cosine schedule after a linear warm-up of 10 % of the epochs -- and the embedded zoo's measured
+Defaults are one set for every command that tunes (``train``, ``ensemble``, ``benchmark``):
+AdamW, prompt lr 0.01, head lr 0.001, weight decay 1e-4, batch 64, cosine schedule after a linear
+warm-up of 10 % of the epochs, 100 epochs (``ensemble`` changes only the epochs, to its short
+budget). The official VPT recipe (Jia et al., ECCV 2022; docs/method.md#vpt) is SGD with momentum
+0.9, lr 0.01 for prompt and head, batch 128: ``optimizer="sgd", head_lr=None, batch_size=128``.
+The embedded zoo's measured
 lessons (docs/zoo.md#lesson-2) where VPT's recipe underfits on small tasks: the head starts from
 the linear-probe solution on standardized features (Kumar et al., ICLR 2022) and the
 best-validation epoch is kept, the probe's own starting point included.
@@ -38,15 +41,15 @@ class TrainConfig:
     init: str = "random"  # a promptkit.inits name, or "from:<ref>"
     init_images: int = 64  # training images sampled for the SPT (data-derived) inits
 
-    # -- optimisation (VPT defaults) ---------------------------------------------------------
-    optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = 0.01  # prompt learning rate (VPT base lr)
-    head_lr: float | None = None  # head learning rate; None: same as lr
+    # -- optimisation (one set for every command; VPT's recipe: sgd, head_lr None, batch 128) ------
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = 0.01  # prompt learning rate (VPT's base lr too)
+    head_lr: float | None = 0.001  # head learning rate; None: same as lr
     momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4  # on prompt and head weight, never on the bias
     epochs: int = 100
     warmup_epochs: int | None = None  # linear warm-up; None: 10 % of the epochs (VPT: 10 of 100)
-    batch_size: int = 128
+    batch_size: int = 64
 
     # -- head: linear probe, then tune -------------------------------------------------------
     probe_l2: float | None = None  # None: chosen on the val split from promptkit.probe.select_l2's grid
