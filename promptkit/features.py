@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,21 +82,34 @@ def extract_features(
         finally:
             model.train(was_training)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, **loader_kwargs(dev, num_workers, dataset))
-    feats, labels, done = [], [], 0
     try:
-        for images, y in loader:
-            with autocast(dev, precision):
-                f = model.pooled(images.to(dev, non_blocking=True), use_prompt=use_prompt)
-            feats.append(f.float().cpu())
-            labels.append(torch.as_tensor(y, dtype=torch.int64))
-            done += images.shape[0]
-            if progress is not None:
-                progress(done, total)
+        feats, labels = _pooled_batches(model, loader, dev, precision, use_prompt,
+                                        None if progress is None else lambda done: progress(done, total))
     finally:
         model.train(was_training)
     if not feats:
         return torch.zeros(0, model.embed_dim), torch.zeros(0, dtype=torch.int64)
     return torch.cat(feats), torch.cat(labels)
+
+
+def _pooled_batches(
+    model: PromptedViT, loader: DataLoader, dev: torch.device, precision: str, use_prompt: bool,
+    report: Callable[[int], None] | None,
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Pooled features and labels of every batch of ``loader``, float32 on the CPU, in order.
+
+    ``report(images_done)`` is called after each batch.
+    """
+    feats, labels, done = [], [], 0
+    for images, y in loader:
+        with autocast(dev, precision):
+            f = model.pooled(images.to(dev, non_blocking=True), use_prompt=use_prompt)
+        feats.append(f.float().cpu())
+        labels.append(torch.as_tensor(y, dtype=torch.int64))
+        done += images.shape[0]
+        if report is not None:
+            report(done)
+    return feats, labels
 
 
 def _extract_sharded(
@@ -111,17 +125,13 @@ def _extract_sharded(
     block = distributed.batch_block(total, batch_size)
     part = Subset(dataset, block)
     loader = DataLoader(part, batch_size=batch_size, shuffle=False, **loader_kwargs(dev, num_workers, dataset))
-    feats = [torch.zeros(0, model.embed_dim)]
-    labels = [torch.zeros(0, dtype=torch.int64)]
-    done = 0
-    for images, y in loader:
-        with autocast(dev, precision):
-            f = model.pooled(images.to(dev, non_blocking=True), use_prompt=use_prompt)
-        feats.append(f.float().cpu())
-        labels.append(torch.as_tensor(y, dtype=torch.int64))
-        done += images.shape[0]
+    def report(done: int) -> None:
         if progress is not None and done < len(block):
             progress(done * total // len(block), total)
+
+    feats, labels = _pooled_batches(model, loader, dev, precision, use_prompt, report)
+    feats.insert(0, torch.zeros(0, model.embed_dim))  # a process with no batch still gathers (0, d)
+    labels.insert(0, torch.zeros(0, dtype=torch.int64))
     out = distributed.gather_rows(torch.cat(feats)), distributed.gather_rows(torch.cat(labels))
     if progress is not None:
         progress(total, total)

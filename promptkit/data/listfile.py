@@ -43,6 +43,24 @@ class ListedSplit:
     sizes: list[int]
     lines: list[int]
 
+    def append(self, path: str, label: int, size: int, line: int) -> None:
+        """Add one entry."""
+        self.paths.append(path)
+        self.labels.append(label)
+        self.sizes.append(size)
+        self.lines.append(line)
+
+    def nonempty(self, file: Path, what: str) -> ListedSplit:
+        """This split; an empty one is an error naming ``file``.
+
+        Raises:
+            ListFileError: no entry was read (``what`` says what is missing).
+        """
+        if not self.paths:
+            raise ListFileError(str(file), 0, f"the split is empty ({what})",
+                                hint="the file was cut short or is the wrong file; re-extract the task")
+        return self
+
 
 def _parse_line(text: str, file: Path, lineno: int) -> tuple[str, str]:
     parts = text.rsplit(None, 1)
@@ -120,14 +138,8 @@ def read_list_split(
             raise ListFileError(str(file), lineno, f"path {rel!r} is listed twice (first on line {seen[rel]})",
                                 hint="remove the duplicate line; each image belongs once to a split")
         seen[rel] = lineno
-        out.paths.append(rel)
-        out.labels.append(label)
-        out.sizes.append(size)
-        out.lines.append(lineno)
-    if not out.paths:
-        raise ListFileError(str(file), 0, "the split is empty (no 'path label' lines)",
-                            hint="the file was cut short or is the wrong file; re-extract the task")
-    return out
+        out.append(rel, label, size, lineno)
+    return out.nonempty(file, "no 'path label' lines")
 
 
 class _Pairs(list):  # type: ignore[type-arg]
@@ -167,12 +179,6 @@ def read_json_split(file: Path, images: Path, *, check_files: bool = True) -> Li
             raise ListFileError(str(file), number, f"class id {value!r} of {rel!r} is not an integer")
         label = int(value)
         size = _checked_path(str(rel), images, resolved, file, number)[1] if check_files else 0
-        out.paths.append(str(rel).replace("\\", "/"))
-        out.labels.append(label)
-        out.sizes.append(size)
-        out.lines.append(number)
-    if not out.paths:
-        raise ListFileError(str(file), 0, "the split is empty (no entries)",
-                            hint="the file was cut short or is the wrong file; re-extract the task")
-    return out
+        out.append(str(rel).replace("\\", "/"), label, size, number)
+    return out.nonempty(file, "no entries")
 
