@@ -90,6 +90,19 @@ class TestStack:
         assert members == [0, 2, 1] and sel["members"] == 3
         assert float(weights.sum()) == pytest.approx(1.0) and weights[0] == pytest.approx(0.9)
 
+    def test_a_rule_with_stack_members_keeps_that_many_without_validation(self):
+        from promptkit.runs.compositions import choose_stack_members
+        from promptkit.runs.members import MemberRule
+
+        run = _two_bit_world()
+        run.member_rule = MemberRule(stack_members=2)
+        run.features = None  # not read: the count is given
+        members, weights, sel = choose_stack_members(run, torch.tensor([0.9, 0.03, 0.07]))
+        assert members == [0, 2] and sel == {"rule": "fixed", "members": 2}
+        assert weights.tolist() == pytest.approx([0.9 / 0.97, 0.07 / 0.97])
+        with pytest.raises(UsageError, match="stack_members"):
+            MemberRule(stack_members=0)
+
     def test_a_useless_extra_source_is_left_out(self):
         from promptkit.runs.compositions import choose_stack_members
 

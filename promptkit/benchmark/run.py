@@ -37,7 +37,7 @@ from promptkit.errors import IncompatibleError, UsageError
 from promptkit.features import FeatureCache
 from promptkit.progress import Progress, prefixed
 from promptkit.rank import SourcePrompt
-from promptkit.runs import MethodResult, compare, run_method
+from promptkit.runs import MemberRule, MethodResult, compare, run_method
 from promptkit.train import TrainConfig, train_prompt
 
 __all__ = ["PROTOCOLS", "BenchmarkConfig", "BenchmarkResult", "check_tasks", "run_benchmark"]
@@ -208,14 +208,17 @@ def _final(result: MethodResult, target: str, backbone: Backbone, sources: Seque
     """The same method again on train800val200, with the epochs and head l2 chosen on val200.
 
     The schedule (warm-up, cosine) is fitted to the chosen number of epochs, and the last epoch is
-    reported: val200 is part of the training data now, so it cannot choose any more.
+    reported: val200 is part of the training data now, so it cannot choose any more (``stack``
+    keeps the number of members it chose on val200).
     """
     splits = load_dataset(target, root=config.root, transform=transform_for(backbone.data_config), stage="final")
     chosen = result.train.metrics
+    selected = (result.built.details.get("member_selection") or {}) if result.built is not None else {}
+    rule = MemberRule(stack_members=selected["members"]) if "members" in selected else None  # stack's k, from val200
     tune = config.tune.replace(seed=seed, epochs=max(1, int(chosen.get("best_epoch", config.tune.epochs))),
                                keep="last", probe_l2=chosen.get("head_probe_l2"))
     return run_method(result.variant or result.method, backbone, sources, splits, lam=config.lam, steps=config.steps,
-                      tune=tune, cache=cache, spot_epochs=config.spot_epochs, progress=progress)
+                      tune=tune, cache=cache, spot_epochs=config.spot_epochs, member_rule=rule, progress=progress)
 
 
 def _pair(backbone: Backbone, target: str, seed: int, sources: dict[str, SourcePrompt], config: BenchmarkConfig,

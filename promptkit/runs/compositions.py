@@ -310,7 +310,9 @@ def choose_stack_members(run: RunContext, alpha: Tensor) -> tuple[list[int], Ten
     features, its L2 chosen on validation) is scored by its validation accuracy; the best k wins,
     the smaller on a tie (fewer forwards per image). Only the weights' order matters here, not
     the member rule's cover or minimum weight: a light source can still add dimensions that
-    no heavier one has, and the validation images say whether it does.
+    no heavier one has, and the validation images say whether it does. A member rule with
+    ``stack_members`` set keeps that many instead, without looking at validation (e.g. a final
+    run on train + val that keeps the k an earlier run chose on val).
 
     Returns:
         ``(indices, weights, selection)``: the chosen sources heaviest first, their renormalized
@@ -321,8 +323,12 @@ def choose_stack_members(run: RunContext, alpha: Tensor) -> tuple[list[int], Ten
     from promptkit.runs.members import MemberRule
     from promptkit.train.start import fit_probe
 
-    top, _ = choose_members(alpha, MemberRule(cover=1.0, max_members=run.member_rule.max_members, min_weight=0.0))
+    rule = run.member_rule
+    top, _ = choose_members(alpha, MemberRule(cover=1.0, max_members=rule.max_members, min_weight=0.0))
     a = alpha.detach().to(torch.float64).cpu()
+    if rule.stack_members is not None:
+        chosen = top[:rule.stack_members]
+        return chosen, a[chosen] / a[chosen].sum(), {"rule": "fixed", "members": len(chosen)}
     train, val = [], []
     for i in top:
         src = run.sources[i]

@@ -26,6 +26,7 @@ class MemberRule:
     cover: float = 0.9  # keep sources, heaviest first, until their weights sum to this much of alpha
     max_members: int = 3  # at most this many members (inference costs one forward per member)
     min_weight: float = 0.05  # never keep a source weighing less than this (the top one excepted)
+    stack_members: int | None = None  # stack: keep exactly the k heaviest (None: choose k on validation)
 
     def __post_init__(self) -> None:
         if not 0 < self.cover <= 1:
@@ -34,6 +35,8 @@ class MemberRule:
             raise UsageError(f"member rule: max_members must be >= 1, got {self.max_members}")
         if not 0 <= self.min_weight < 1:
             raise UsageError(f"member rule: min_weight must lie in [0, 1), got {self.min_weight}")
+        if self.stack_members is not None and self.stack_members < 1:
+            raise UsageError(f"member rule: stack_members must be >= 1, got {self.stack_members}")
 
 
 def choose_members(alpha: Tensor, rule: MemberRule | None = None) -> tuple[list[int], Tensor]:
