@@ -73,6 +73,15 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = ["HubEmulator"]
 
+
+class _QuietServer(ThreadingHTTPServer):
+    """A server whose failed requests (e.g. a client that hung up on a hostile answer) are not
+    printed: socketserver writes their traceback to sys.stderr, which a CliRunner test may be
+    capturing at that moment as the command's own stderr."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
 _GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 _REPO = r"(?P<repo>[^/?]+/[^/?]+)"
 
@@ -189,7 +198,7 @@ class HubEmulator:
 
     def start(self) -> HubEmulator:
         handler = type("_BoundHandler", (_Handler,), {"hub": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="hub-emulator", daemon=True
