@@ -73,13 +73,24 @@ def _reachable(timeout: float) -> bool:
         return False
 
 
+def _hub_source(name: str) -> tuple[str, str | None, list[str]] | None:
+    """``(repo_id, revision, weight file names)`` of timm's pretrained ``name`` on the Hub; None if not there."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo:
+        return None
+    repo_id, _, revision = repo.partition("@")
+    files = [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else list(WEIGHT_FILES)
+    return repo_id, revision or None, files
+
+
 def how_to_get_weights(name: str, repo_id: str | None = None) -> str:
     """The hint for pretrained weights that cannot be had: ``--weights``, a copied cache, ``HF_HUB_OFFLINE``."""
     if repo_id is None:
-        from timm.models import get_pretrained_cfg
-
-        cfg = get_pretrained_cfg(name)
-        repo_id = (getattr(cfg, "hf_hub_id", None) or "").partition("@")[0] or None if cfg is not None else None
+        source = _hub_source(name)
+        repo_id = source[0] if source else None
     cache = hub_cache_dir()
     folder = f"{cache}/models--{repo_id.replace('/', '--')}" if repo_id else str(cache)
     return (f"pass a local weights file with --weights FILE (load_backbone({name!r}, weights=FILE)); or, on a "
@@ -98,23 +109,19 @@ def pretrained_weights_file(name: str, *, timeout: float = HUB_CONNECT_TIMEOUT) 
         WeightsError: not cached, and offline (``HF_HUB_OFFLINE``) or the Hub does not answer;
             the hint says how to get the weights.
     """
-    from timm.models import get_pretrained_cfg
-
-    cfg = get_pretrained_cfg(name)
-    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
-    if repo:
-        repo_id, _, revision = repo.partition("@")
-        files = [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else list(WEIGHT_FILES)
-        for filename in files:
-            found = _cached(repo_id, filename, revision or None)
+    source = _hub_source(name)
+    repo_id = source[0] if source else None
+    if source:
+        for filename in source[2]:
+            found = _cached(repo_id, filename, source[1])  # type: ignore[arg-type]
             if found is not None:
                 return found
     if hub_offline():
         raise WeightsError(f"pretrained weights for {name!r} are not in the Hugging Face cache ({hub_cache_dir()}) "
-                           "and HF_HUB_OFFLINE is set", model=name, hint=how_to_get_weights(name, repo))
+                           "and HF_HUB_OFFLINE is set", model=name, hint=how_to_get_weights(name, repo_id))
     if not _reachable(timeout):
         endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
         raise WeightsError(f"pretrained weights for {name!r} are not in the Hugging Face cache ({hub_cache_dir()}) "
                            f"and {endpoint} cannot be reached (no network?)", model=name,
-                           hint=how_to_get_weights(name, repo))
+                           hint=how_to_get_weights(name, repo_id))
     return None
