@@ -27,6 +27,9 @@ standardized: the head is fit on them as they are (:attr:`PromptedEnsemble.prest
 The members run in one batched forward: the image batch is embedded once, repeated k times
 along the batch (copy j carries member j's tokens), and the k * B sequences go through the
 blocks together, which costs about k single prompted forwards and never k sequential passes.
+Outside autograd on a CPU, a pass holds at most :data:`CPU_MAX_SEQUENCES` sequences (the images
+split into even chunks, each chunk running every member): on a CPU a batch wider than that
+costs more per sequence (BENCHMARKS.md, "What compositions cost"), on an accelerator less.
 
 With ``learn_alpha`` the weights are ``softmax(w)`` (on the simplex by construction), ``w``
 starting at ``log alpha``, and are tuned with the members and the head.
@@ -45,9 +48,15 @@ from promptkit.errors import IncompatibleError, UsageError
 from promptkit.identity import BackboneIdentity, PromptGeometry
 from promptkit.prompted import prompted_tokens
 
-__all__ = ["ALPHA_LR_SCALE", "COMBINES", "PromptedEnsemble", "check_simplex", "stack_features"]
+__all__ = ["ALPHA_LR_SCALE", "COMBINES", "CPU_MAX_SEQUENCES", "PromptedEnsemble", "check_simplex", "stack_features"]
 
 COMBINES = ("mix", "stack")  # how the members' standardized features become the head's input
+
+CPU_MAX_SEQUENCES = 64
+"""Sequences per backbone pass of an ensemble's inference on a CPU. Measured on the zoo backbone,
+one thread: 2.1 ms per sequence at 16 to 64 sequences a pass, 2.6 ms at 128 to 256
+(BENCHMARKS.md, "What compositions cost"). For a larger backbone 64 sequences already make
+wide matrix products (64 x 197 rows for a ViT-B/16 at 224 px); only the zoo backbone was timed."""
 
 ALPHA_LR_SCALE = 10.0  # alpha's logits move at 10x the prompt lr: at the prompt lr, 2 epochs barely move them
 
@@ -89,6 +98,8 @@ class PromptedEnsemble(nn.Module):
         learn_alpha: make alpha trainable (as ``softmax(w)``).
         combine: ``"mix"`` (the alpha-weighted sum, what T(alpha) scores) or ``"stack"`` (the
             members' features side by side, scaled by sqrt(alpha); see the module docstring).
+        max_sequences: the most sequences (images x members) one backbone pass holds outside
+            autograd; ``None``: :data:`CPU_MAX_SEQUENCES` on a CPU, no cap on an accelerator.
 
     Shape:
         - members: ``(k, L, m, d)``; alpha: ``(k,)``; mean, std: ``(k, d)``
@@ -107,11 +118,16 @@ class PromptedEnsemble(nn.Module):
         mode: Literal["shallow", "deep"],
         learn_alpha: bool = False,
         combine: Literal["mix", "stack"] = "mix",
+        max_sequences: int | None = None,
     ) -> None:
         super().__init__()
         if combine not in COMBINES:
             raise UsageError(f"combine must be one of {', '.join(COMBINES)}, got {combine!r}")
         self.combine = combine
+        if max_sequences is not None and (isinstance(max_sequences, bool) or not isinstance(max_sequences, int)
+                                          or max_sequences < 1):
+            raise UsageError(f"max_sequences must be a positive integer or None, got {max_sequences!r}")
+        self.max_sequences = max_sequences
         vit = backbone.model
         vit.requires_grad_(False)
         vit.eval()
@@ -227,13 +243,39 @@ class PromptedEnsemble(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------
 
+    def max_sequences_for(self, x: Tensor) -> int | None:
+        """The most sequences one backbone pass of :meth:`member_features` holds on ``x``'s device.
+
+        :attr:`max_sequences` when set; otherwise :data:`CPU_MAX_SEQUENCES` on a CPU and no cap
+        on an accelerator (where a wider batch is the cheaper one).
+        """
+        if self.max_sequences is not None:
+            return self.max_sequences
+        return CPU_MAX_SEQUENCES if x.device.type == "cpu" else None
+
     def member_features(self, x: Tensor) -> Tensor:
-        """Each member's pooled features, from one batched forward.
+        """Each member's pooled features, the members stacked along the batch.
+
+        Under autograd (tuning) all ``k B`` sequences go through the backbone in one pass. Without
+        it (inference, feature and teacher passes), a pass holds at most :meth:`max_sequences_for`
+        sequences (one image with every member, at least): the images are split into the fewest
+        even chunks that fit, and each chunk runs every member in one pass. The result is the same either way (each sequence is computed on
+        its own); only the width of the backbone's batch changes.
 
         Shape:
             - x: ``(B, 3, H, W)``
             - output: ``(k, B, d)``
         """
+        k, b = self.num_members, x.shape[0]
+        cap = self.max_sequences_for(x)
+        if not torch.is_grad_enabled() and cap is not None and k * b > cap and b > 1:
+            per_pass = max(1, cap // k)  # images per pass; one at least, whatever the cap
+            chunks = -(-b // per_pass)  # the fewest even chunks that fit
+            return torch.cat([self._member_pass(part) for part in x.tensor_split(chunks)], dim=1)
+        return self._member_pass(x)
+
+    def _member_pass(self, x: Tensor) -> Tensor:
+        """One backbone pass of every member over ``x``: ``(B, 3, H, W)`` -> ``(k, B, d)``."""
         k, b = self.num_members, x.shape[0]
         members = self.members
 

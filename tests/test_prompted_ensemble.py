@@ -165,3 +165,62 @@ class TestComposedPromptViT:
         a = model.alpha.detach()
         assert bool((a >= 0).all()) and float(a.sum()) == pytest.approx(1.0, abs=1e-6)
         assert set(model.export()) == {"prompt", "alpha"} and model.export()["prompt"].shape == sources.shape[1:]
+
+
+class TestSequenceCap:
+    """Inference splits a batch wider than the cap into passes that each run every member."""
+
+    @staticmethod
+    def _pass_widths(ens: PromptedEnsemble, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        widths: list[int] = []
+        handle = ens.vit.blocks[0].register_forward_hook(lambda _m, args, _out: widths.append(args[0].shape[0]))
+        try:
+            out = ens.member_features(x)
+        finally:
+            handle.remove()
+        return out, widths
+
+    def test_capped_inference_equals_one_pass_and_respects_the_cap(self):
+        bb = tiny_backbone()
+        members, (mean, std) = _members(bb, 3), _stats(3, bb.embed_dim)
+        x = _images(7)
+        one = PromptedEnsemble(bb, members, torch.tensor([0.5, 0.3, 0.2]), mean, std, mode="deep",
+                               max_sequences=10_000)
+        capped = PromptedEnsemble(bb, members, torch.tensor([0.5, 0.3, 0.2]), mean, std, mode="deep",
+                                  max_sequences=8)
+        with torch.no_grad():
+            full, full_widths = self._pass_widths(one, x)
+            parts, widths = self._pass_widths(capped, x)
+        assert full_widths == [21]
+        assert widths == [6, 6, 6, 3]  # 2 images x 3 members at most: 7 images in 4 chunks (2, 2, 2, 1)
+        assert torch.allclose(parts, full, atol=1e-6)
+
+    def test_a_cap_below_the_members_still_runs_one_image_with_every_member(self):
+        bb = tiny_backbone()
+        ens = PromptedEnsemble(bb, _members(bb, 3), torch.tensor([0.5, 0.3, 0.2]), *_stats(3, bb.embed_dim),
+                               mode="deep", max_sequences=2)
+        with torch.no_grad():
+            _, widths = self._pass_widths(ens, _images(2))
+        assert widths == [3, 3]
+
+    def test_tuning_keeps_one_pass(self):
+        bb = tiny_backbone()
+        ens = PromptedEnsemble(bb, _members(bb, 3), torch.tensor([0.5, 0.3, 0.2]), *_stats(3, bb.embed_dim),
+                               mode="deep", max_sequences=4)
+        _, widths = self._pass_widths(ens, _images(5))
+        assert widths == [15]
+
+    def test_default_cap_is_for_cpus_only(self):
+        from promptkit.prompted_ensemble import CPU_MAX_SEQUENCES
+
+        bb = tiny_backbone()
+        ens = PromptedEnsemble(bb, _members(bb, 2), torch.tensor([0.5, 0.5]), *_stats(2, bb.embed_dim), mode="deep")
+        assert ens.max_sequences_for(torch.zeros(1)) == CPU_MAX_SEQUENCES
+        assert ens.max_sequences_for(torch.zeros(1, device="meta")) is None
+
+    @pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+    def test_bad_cap_is_refused(self, bad):
+        bb = tiny_backbone()
+        with pytest.raises(UsageError, match="max_sequences"):
+            PromptedEnsemble(bb, _members(bb, 2), torch.tensor([0.5, 0.5]), *_stats(2, bb.embed_dim), mode="deep",
+                             max_sequences=bad)
