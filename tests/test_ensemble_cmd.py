@@ -192,7 +192,7 @@ class TestCompositions:
         assert [r["label"] for r in data["results"]] == ["hgprompt", "hgprompt+distill", "uniform+ensemble"]
         assert data["kind"] == "prompt"
         distill = data["results"][1]
-        assert distill["details"]["teacher"] == "hgprompt+ensemble" and distill["forwards_per_image"] == 1
+        assert distill["details"]["teacher"] == "hgprompt+stack" and distill["forwards_per_image"] == 1
 
     def test_learned_weights_stay_on_the_simplex_and_are_recorded(self, world):
         reg, refs, _ = world

@@ -146,21 +146,35 @@ class TestStack:
 
 
 class TestDistill:
-    def test_distils_from_the_tuned_ensemble_of_the_same_comparison(self, rows):
-        d, e = rows["hgprompt+distill"], rows["hgprompt+ensemble"]
-        assert d.built.details["teacher"] == "hgprompt+ensemble"
-        assert d.built.details["teacher_test_acc"] == e.test_acc  # the very run reported in the table
+    def test_distils_from_the_tuned_stack_of_the_same_comparison(self, rows):
+        d, s = rows["hgprompt+distill"], rows["hgprompt+stack"]
+        assert d.built.details["teacher"] == "hgprompt+stack"
+        assert d.built.details["teacher_test_acc"] == s.test_acc  # the very run reported in the table
         assert d.train.config.distill_weight > 0 and "distill_loss" in d.train.history[0]
-        assert d.seconds["teacher"] == e.seconds["total"]
+        assert d.seconds["teacher"] == s.seconds["total"]
 
-    def test_the_result_is_one_plain_prompt_started_from_the_top_member(self, world, rows):
+    def test_the_teacher_logits_are_the_tuned_stacks_own(self, world, rows):
+        from promptkit.prompted_ensemble import PromptedEnsemble
+
+        bb, splits, _ = world
+        d, t = rows["hgprompt+distill"], rows["hgprompt+stack"].train
+        model = PromptedEnsemble(bb, t.prompt, t.extras["alpha"], t.extras["member.mean"], t.extras["member.std"],
+                                 mode=t.geometry.mode, combine="stack")
+        images = torch.stack([splits.train[i][0] for i in range(len(splits.train))])
+        with torch.no_grad():
+            logits = model.pooled(images) @ t.head_weight.T + t.head_bias
+        assert d.built.teacher.shape == (len(splits.train), splits.num_classes)
+        assert torch.allclose(d.built.teacher, logits, atol=1e-4)
+
+    def test_the_result_is_one_plain_prompt_started_from_the_teachers_tuned_heaviest_member(self, world, rows):
         _, _, sources = world
-        d = rows["hgprompt+distill"]
+        d, s = rows["hgprompt+distill"], rows["hgprompt+stack"]
         assert d.train.kind == "prompt" and d.forwards == 1
         assert d.train.prompt.shape == sources[0].geometry.shape
-        top = d.built.members[0]
-        assert d.built.details["start"] == sources[top].ref
-        assert torch.equal(d.built.prompt, sources[top].prompt.float())
+        top = s.built.members[0]
+        assert d.built.members == s.built.members and d.built.details["start_source"] == sources[top].ref
+        assert d.built.details["start"] == f"{sources[top].ref} as tuned in hgprompt+stack"
+        assert torch.equal(d.built.prompt, s.train.prompt[0].float())  # the source itself if tuning kept its start
 
 
 class TestAligned:

@@ -17,12 +17,12 @@ turns alpha and the sources into the model that tuning starts from (docs/method.
   and alpha acts as the head's prior (an L2 penalty of ``||W_i||^2 / alpha_i`` on member i's block,
   :class:`~promptkit.prompted_ensemble.PromptedEnsemble` with ``combine="stack"``); k forwards per
   image, batched;
-- ``distill``: one prompt, started from the top-weight member and tuned with cross-entropy plus
-  a distillation term towards the tuned ensemble's logits on the training images (Hinton et
-  al., 2015; multi-source prompt distillation as in PANDA, Zhong et al., 2022, and MPT, Wang et
-  al., ICLR 2023); the teacher's logits are computed once, with one batched pass, and the
-  ensemble is tuned first when the comparison has not already done so (its time is part of the
-  distillation's cost). The result is a plain prompt.
+- ``distill``: one prompt, started from the tuned ``stack``'s heaviest member (as its tuning left
+  it) and tuned with cross-entropy plus a distillation term towards that ``stack``'s logits on
+  the training images (Hinton et al., 2015; multi-source prompt distillation as in PANDA, Zhong
+  et al., 2022, and MPT, Wang et al., ICLR 2023); the teacher's logits are computed once, with
+  batched passes, and the teacher is tuned first when the comparison has not already done so
+  (its time is part of the distillation's cost). The result is a plain prompt.
 
 With ``learn_alpha``, alpha is tuned with the prompt(s) and kept on the simplex: for
 ``ensemble`` inside the ensemble, for ``average`` and ``aligned`` as
@@ -53,6 +53,7 @@ from promptkit.stats import standardization
 __all__ = [
     "COMPOSITIONS",
     "DEFAULT_COMPOSITION",
+    "DISTILL_TEACHER",
     "DISTILL_TEMPERATURE",
     "DISTILL_WEIGHT",
     "Built",
@@ -72,6 +73,7 @@ __all__ = [
 DEFAULT_COMPOSITION = "stack"  # the winner of the 12-target suite (BENCHMARKS.md, "Compositions on the suite")
 DISTILL_WEIGHT = 1.0  # w in CE + w * T^2 * KL(teacher || student)
 DISTILL_TEMPERATURE = 1.0
+DISTILL_TEACHER = "stack"  # the composition ``distill`` learns from: the default one, the suite's best
 
 
 class RunContext(Protocol):
@@ -87,8 +89,8 @@ class RunContext(Protocol):
 
     def features(self, source: Any, phase: str, split: str = "train") -> tuple[Tensor, Tensor]: ...
 
-    def ensemble_teacher(self, method: str) -> tuple[Tensor, Any]:
-        """The tuned ``method+ensemble`` run's logits on the training images ``(N, C)``, and that run."""
+    def distill_teacher(self, method: str) -> tuple[Tensor, Any]:
+        """The tuned ``method+DISTILL_TEACHER`` run's logits on the training images ``(N, C)``, and that run."""
         ...
 
 
@@ -365,13 +367,22 @@ def _stacked_score(feats: list[Tensor], stats: list[tuple[Tensor, Tensor]], weig
 
 
 def compose_distill(run: RunContext, alpha: Tensor, variant: Variant, prepared: Any) -> Built:
-    """One prompt from the top-weight member, tuned with CE + KL to the tuned ensemble's logits (one prompt)."""
-    teacher, ensemble = run.ensemble_teacher(variant.method)
+    """One prompt distilled from the tuned teacher ensemble (:data:`DISTILL_TEACHER`), started from its heaviest
+    member as the teacher's tuning left it (one prompt).
+
+    The student has a member's shape, so it starts as the teacher's own heaviest member, the way a
+    distilled student is initialized from its teacher's layers where the shapes allow (Sanh et al.,
+    2019, DistilBERT); that member's tuning is part of the teacher's cost, which distillation's
+    cost includes. Loss: cross-entropy plus ``DISTILL_WEIGHT * T^2 * KL`` to the teacher's logits
+    on the training images (Hinton et al., 2015).
+    """
+    teacher, ensemble = run.distill_teacher(variant.method)
     top = ensemble.built.members[0]
+    start = ensemble.train.prompt[0].detach().float().clone()  # (L, m, d): the heaviest member, tuned
     details = {**_member_details(run, ensemble.built.members, ensemble.built.member_alpha),
                "teacher": ensemble.label, "teacher_val_acc": float(ensemble.train.metrics["val_acc"]),
-               "teacher_test_acc": float(ensemble.train.metrics["test_acc"]), "start": run.sources[top].ref,
+               "teacher_test_acc": float(ensemble.train.metrics["test_acc"]),
+               "start": f"{run.sources[top].ref} as tuned in {ensemble.label}", "start_source": run.sources[top].ref,
                "distill_weight": DISTILL_WEIGHT, "distill_temperature": DISTILL_TEMPERATURE}
-    score = None if prepared is None else float(prepared.source_scores[top])
-    return Built(prompt=run.sources[top].prompt.detach().float().clone(), teacher=teacher, start_score=score,
-                 members=list(ensemble.built.members), member_alpha=ensemble.built.member_alpha, details=details)
+    return Built(prompt=start, teacher=teacher, members=list(ensemble.built.members),
+                 member_alpha=ensemble.built.member_alpha, details=details)

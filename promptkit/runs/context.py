@@ -62,16 +62,18 @@ class MethodRun:
         """``variant``'s finished run; run first when the comparison has not run it yet."""
         return self.done.get(variant) or self.execute(self, variant)
 
-    def ensemble_teacher(self, method: str) -> tuple[Tensor, MethodResult]:
-        """The tuned ``method+ensemble``'s logits on the training images, computed once (tuned first if needed)."""
+    def distill_teacher(self, method: str) -> tuple[Tensor, MethodResult]:
+        """The tuned ``method+DISTILL_TEACHER`` run's logits on the training images, computed once (tuned first
+        if needed), and that run."""
         from promptkit.prompted_ensemble import PromptedEnsemble
+        from promptkit.runs.compositions import DISTILL_TEACHER
 
-        variant = Variant(method, "ensemble")
+        variant = Variant(method, DISTILL_TEACHER)
         result = self.result(variant)
         if variant not in self.teachers:
             t = result.train
             model = PromptedEnsemble(self.backbone, t.prompt, t.extras["alpha"], t.extras["member.mean"],
-                                     t.extras["member.std"], mode=self.geometry.mode)
+                                     t.extras["member.std"], mode=self.geometry.mode, combine=result.built.model.combine)
             feats, _ = source_features_of(model, self, "train", f"{variant.label}: teacher")
             self.teachers[variant] = (feats @ t.head_weight.T + t.head_bias).float()
         return self.teachers[variant], result

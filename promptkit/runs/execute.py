@@ -41,6 +41,7 @@ from promptkit.progress import Progress, prefixed
 from promptkit.rank import SourcePrompt
 from promptkit.runs.compositions import (
     DISTILL_TEMPERATURE,
+    DISTILL_TEACHER,
     DISTILL_WEIGHT,
     Built,
     Variant,
@@ -70,7 +71,7 @@ def _compose(run: MethodRun, variant: Variant, start: Start, seconds: dict[str, 
         built = get_composition(variant.composition).fn(run, start.alpha, variant, run.prepared)
         seconds["compose"] = time.perf_counter() - t0
         if built.teacher is not None:  # the teacher's own tuning is part of what distillation costs
-            teacher_run = run.done.get(Variant(variant.method, "ensemble"))
+            teacher_run = run.done.get(Variant(variant.method, DISTILL_TEACHER))
             seconds["teacher"] = 0.0 if teacher_run is None else teacher_run.seconds["total"]
             config = config.replace(distill_weight=DISTILL_WEIGHT, distill_temperature=DISTILL_TEMPERATURE)
         return built, config
