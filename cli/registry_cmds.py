@@ -161,6 +161,8 @@ def show(
             task = f", task {member.task}" if member.task else ""
             table.add_row(f"member {j}", f"{member.ref} (weight {member.weight:.4f}{task}; "
                                          f"source sha256 {member.sha256[:12]})")
+    elif m.lineage and isinstance(m.lineage.params.get("composition"), str):
+        table.add_row("composition", _single_prompt_composition(m.lineage.params))
     table.add_row("init", m.init)
     for key in ("task", "seed", "license", "description"):
         if getattr(m, key) not in (None, ""):
@@ -181,6 +183,18 @@ def show(
     table.add_row("created", m.created_at.isoformat())
     table.add_row("file", str(reg.path_of(m.ref)))
     out_console().print(table)
+
+
+def _single_prompt_composition(params: dict) -> str:
+    """How a composed plain prompt was made, from its lineage params: ``distill``'s teacher and start, or the name."""
+    name = params["composition"]
+    parts = ["one prompt, 1 forward per image"]
+    if isinstance(params.get("teacher"), str):
+        val = params.get("teacher_val_acc")
+        parts.append(f"distilled from {params['teacher']}" + (f" (val {val:.4f})" if isinstance(val, float) else ""))
+    if isinstance(params.get("start"), str):
+        parts.append(f"started from {params['start']}")
+    return f"{name} ({'; '.join(parts)})"
 
 
 @handle_errors

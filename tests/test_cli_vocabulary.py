@@ -170,3 +170,17 @@ def test_train_and_ensemble_share_the_tuning_defaults_of_train_config():
         assert (d["optimizer"], d["lr"], d["head_lr"], d["batch_size"]) == (c.optimizer, c.lr, c.head_lr,
                                                                           c.batch_size), name
     assert defaults["train"]["epochs"] == c.epochs and defaults["ensemble"]["epochs"] == 2  # the job's budget
+
+
+def test_show_says_how_a_single_prompt_composition_was_made(registry):
+    from promptkit.registry import Lineage
+
+    params = {"composition": "distill", "teacher": "hgprompt+stack", "teacher_val_acc": 0.485,
+              "start": "zoo/count:2 as tuned in hgprompt+stack", "start_source": "zoo/count:2"}
+    registry.add("me/d", make_tensors(seed=3), make_spec(task="ta", lineage=Lineage(method="hgprompt", params=params)))
+    out = run(registry, "show", "me/d:1").stdout
+    assert "distill (one prompt, 1 forward per image; distilled from hgprompt+stack (val 0.4850); started from" in out
+    assert "zoo/count:2 as tuned in hgprompt+stack" in out
+    registry.add("me/a2", make_tensors(seed=4), make_spec(task="ta", lineage=Lineage(
+        method="hgprompt", params={"composition": "aligned"})))
+    assert "aligned (one prompt, 1 forward per image)" in run(registry, "show", "me/a2:1").stdout
