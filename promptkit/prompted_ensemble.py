@@ -259,8 +259,9 @@ class PromptedEnsemble(nn.Module):
         Under autograd (tuning) all ``k B`` sequences go through the backbone in one pass. Without
         it (inference, feature and teacher passes), a pass holds at most :meth:`max_sequences_for`
         sequences (one image with every member, at least): the images are split into the fewest
-        even chunks that fit, and each chunk runs every member in one pass. The result is the same either way (each sequence is computed on
-        its own); only the width of the backbone's batch changes.
+        even chunks that fit, and each chunk runs every member in one pass. Each sequence is
+        computed on its own, so only the width of the backbone's batch changes, and with it at most
+        the floating-point rounding of the matrix products (bitwise equal on the CPU measured).
 
         Shape:
             - x: ``(B, 3, H, W)``
