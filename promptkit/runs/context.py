@@ -73,7 +73,8 @@ class MethodRun:
         if variant not in self.teachers:
             t = result.train
             model = PromptedEnsemble(self.backbone, t.prompt, t.extras["alpha"], t.extras["member.mean"],
-                                     t.extras["member.std"], mode=self.geometry.mode, combine=result.built.model.combine)
+                                     t.extras["member.std"], mode=self.geometry.mode,
+                                     combine=result.built.model.combine)
             feats, _ = source_features_of(model, self, "train", f"{variant.label}: teacher")
             self.teachers[variant] = (feats @ t.head_weight.T + t.head_bias).float()
         return self.teachers[variant], result

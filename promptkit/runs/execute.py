@@ -40,8 +40,8 @@ from promptkit.inits import PromptSource
 from promptkit.progress import Progress, prefixed
 from promptkit.rank import SourcePrompt
 from promptkit.runs.compositions import (
-    DISTILL_TEMPERATURE,
     DISTILL_TEACHER,
+    DISTILL_TEMPERATURE,
     DISTILL_WEIGHT,
     Built,
     Variant,
