@@ -46,12 +46,14 @@ def probe_accuracies(prompt, like, bb, splits, cache) -> tuple[float, float]:  #
 def measure(target: str, seed: int) -> dict | None:
     """The four probes' accuracies on ``target`` (``None`` where the stack kept one member)."""
     import torch
+    from promptkit.cli.ensemble_cmd import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_HEAD_LR, DEFAULT_LR
 
     from promptkit.runs import compare
     from promptkit.train import TrainConfig
 
     bb, sources, splits, cache = _target_world(target)
-    tune = TrainConfig(epochs=2, lr=0.01, head_lr=0.001, optimizer="adamw", batch_size=64, seed=seed, device="cpu")
+    tune = TrainConfig(epochs=DEFAULT_EPOCHS, lr=DEFAULT_LR, head_lr=DEFAULT_HEAD_LR, optimizer="adamw",
+                       batch_size=DEFAULT_BATCH_SIZE, seed=seed, device="cpu")  # the suite's tuning
     (stack,) = compare(["hgprompt+stack"], bb, sources, splits, lam=0.0, steps=300, tune=tune, cache=cache)
     members = list(stack.built.members)
     if len(members) < 2:
